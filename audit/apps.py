@@ -1,0 +1,10 @@
+"""Audit trail app."""
+
+from django.apps import AppConfig
+
+
+class AuditConfig(AppConfig):
+    name = "audit"
+
+    def ready(self) -> None:
+        from audit import receivers  # noqa: F401  (connects the login signal receivers)

@@ -1,0 +1,20 @@
+"""Filters on the audit trail shared by the cockpit export and the API."""
+
+import django_filters
+
+from audit.models import AuditEntry
+
+
+class AuditEntryFilter(django_filters.FilterSet):
+    """``event``, ``actor`` (label contains), ``since``/``until`` and the object."""
+
+    event = django_filters.CharFilter(field_name="event", lookup_expr="startswith")
+    actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains")
+    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+    object_type = django_filters.CharFilter(field_name="content_type__model")
+    object_pk = django_filters.CharFilter(field_name="object_pk")
+
+    class Meta:
+        model = AuditEntry
+        fields = ["event", "actor", "since", "until", "object_type", "object_pk"]

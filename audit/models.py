@@ -1,0 +1,117 @@
+"""The audit trail: one tenant-scoped, append-only, hash-chained table.
+
+It is django-auditlog's log entry model (``AUDITLOG_LOGENTRY_MODEL``), so model changes
+and security events (``audit.record``) share one trail, one chain and one view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditlog.models import AbstractLogEntry, LogEntryManager
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+
+from audit.chain import GENESIS_HASH, entry_digest, lock_chain
+from audit.context import current_actor, current_context
+from tenants.querysets import TenantQuerySet
+
+
+def tenant_id_of(instance: Any) -> int | None:
+    """The tenant a model instance belongs to, following the model's ``tenant_lookup``."""
+    from tenants.models import Tenant
+
+    if isinstance(instance, Tenant):
+        return instance.pk
+    lookup = getattr(type(instance), "tenant_lookup", "tenant")
+    *hops, last = lookup.split("__")
+    obj = instance
+    for hop in hops:
+        obj = getattr(obj, hop, None)
+    return getattr(obj, f"{last}_id", None) if obj is not None else None
+
+
+MODEL_EVENTS = {
+    AbstractLogEntry.Action.CREATE: "model.create",
+    AbstractLogEntry.Action.UPDATE: "model.update",
+    AbstractLogEntry.Action.DELETE: "model.delete",
+    AbstractLogEntry.Action.ACCESS: "model.access",
+}
+
+
+class AuditEntryManager(LogEntryManager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    """auditlog's manager, with the tenant taken from the changed object."""
+
+    def log_create(self, instance: Any, force_log: bool = False, **kwargs: Any) -> Any:
+        kwargs.setdefault("tenant_id", tenant_id_of(instance))
+        kwargs.setdefault("event", MODEL_EVENTS.get(kwargs.get("action"), "model.change"))
+        return super().log_create(instance, force_log=force_log, **kwargs)
+
+
+class AuditEntry(AbstractLogEntry):
+    """One audit event. Rows are never updated or deleted (a database trigger refuses it).
+
+    ``entry_hash`` is an HMAC over this entry's content and the previous entry's hash in
+    the same tenant's chain, so ``verify_audit`` finds any row changed, inserted or
+    removed behind the application's back.
+    """
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    event = models.CharField(max_length=64, db_index=True)
+    actor_kind = models.CharField(max_length=16, default="system")
+    actor_label = models.CharField(max_length=255, blank=True)
+    # Overrides of auditlog's fields: security events need no object, and the trail must
+    # never lose a row because an actor or content type went away.
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    action = models.PositiveSmallIntegerField(
+        choices=AbstractLogEntry.Action.choices, null=True, blank=True, db_index=True
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    seq = models.BigIntegerField(editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    entry_hash = models.CharField(max_length=64, editable=False)
+
+    objects = AuditEntryManager()
+
+    class Meta(AbstractLogEntry.Meta):
+        ordering = ["-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit trail"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "seq"], name="audit_chain_position", nulls_distinct=False),
+        ]
+        indexes = [models.Index(fields=["tenant", "-timestamp"], name="audit_tenant_time")]
+
+    def __str__(self) -> str:
+        return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.event} {self.object_repr}".strip()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit entries are append-only.")
+        self._fill_from_context()
+        self.object_pk = str(self.object_pk)  # auditlog passes ints; the database returns text
+        with transaction.atomic(using=kwargs.get("using")):
+            lock_chain(self.tenant_id)
+            last = AuditEntry.objects.filter(tenant=self.tenant_id).order_by("-seq").only("seq", "entry_hash").first()
+            self.seq = last.seq + 1 if last else 1
+            self.prev_hash = last.entry_hash if last else GENESIS_HASH
+            self.entry_hash = entry_digest(self)
+            super().save(*args, **kwargs)
+
+    def _fill_from_context(self) -> None:
+        actor = current_actor()
+        if self.actor_id is None and actor.user is not None:
+            self.actor = actor.user
+        if not self.actor_label:
+            self.actor_kind, self.actor_label = actor.kind, actor.label
+        if self.actor is not None:
+            self.actor_email = self.actor.email
+        ctx = current_context()
+        if ctx is not None:
+            self.remote_addr = self.remote_addr or ctx.source
+            self.cid = self.cid or ctx.request_id

@@ -1,0 +1,34 @@
+"""Facts about the request that the audit trail and login throttling rely on."""
+
+import ipaddress
+from typing import Any
+
+from django.conf import settings
+
+
+def _is_trusted_proxy(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in settings.TRUSTED_PROXIES)
+
+
+def client_ip(request: Any) -> str | None:
+    """The caller's address.
+
+    ``X-Forwarded-For`` is believed only when the direct peer is a configured trusted
+    proxy, and then only up to the first hop that is not itself a trusted proxy;
+    anyone else could write any address into that header.
+    """
+    remote = request.META.get("REMOTE_ADDR") or None
+    if remote is None or not _is_trusted_proxy(remote):
+        return remote
+    forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(forwarded):
+        if not _is_trusted_proxy(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote
+    return remote

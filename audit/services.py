@@ -1,0 +1,45 @@
+"""Writing security events into the trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+
+from audit.models import AuditEntry
+
+
+def record(
+    event: str,
+    *,
+    tenant: Any,
+    target: Any = None,
+    changes: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    actor: Any = None,
+    actor_label: str = "",
+    actor_kind: str = "",
+) -> AuditEntry:
+    """Append one security event (``auth.login``, ``token.create``, …) to a tenant's trail.
+
+    ``tenant`` is a ``Tenant``, its id, or ``None`` for platform events that belong to no
+    tenant (a failed login for an unknown e-mail). The actor, source address and request
+    id come from the audit context unless given. Call it inside the transaction of the
+    change it describes, so both commit or neither does.
+    """
+    entry = AuditEntry(
+        tenant_id=getattr(tenant, "pk", tenant),
+        event=event,
+        changes=changes,
+        additional_data=data,
+        actor=actor,
+        actor_label=actor_label or (actor.email if actor is not None else ""),
+        actor_kind=actor_kind or ("user" if actor is not None else "system"),
+    )
+    if target is not None:
+        entry.content_type = ContentType.objects.get_for_model(type(target))
+        entry.object_pk = str(target.pk)
+        entry.object_id = target.pk if isinstance(target.pk, int) else None
+        entry.object_repr = str(target)
+    entry.save()
+    return entry

@@ -1,0 +1,21 @@
+"""``/api/v1/``: one router for every app's endpoints."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from audit.api.views import AuditEntryViewSet
+from devices.api.views import DeviceGroupViewSet
+from tenants.api.views import ApiTokenViewSet, MeView, RoleViewSet, UserViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("users", UserViewSet, basename="user")
+router.register("roles", RoleViewSet, basename="role")
+router.register("tokens", ApiTokenViewSet, basename="apitoken")
+router.register("device-groups", DeviceGroupViewSet, basename="devicegroup")
+router.register("audit", AuditEntryViewSet, basename="auditentry")
+
+urlpatterns = [
+    path("me/", MeView.as_view(), name="me"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,33 @@
+"""Keep device payload data (the ``telemetry`` alias) apart from customer and user data."""
+
+from typing import Any
+
+TELEMETRY_ALIAS = "telemetry"
+
+
+def is_telemetry_model(model: Any) -> bool:
+    """Payload models opt in with ``stored_in_telemetry = True`` on the class."""
+    return bool(getattr(model, "stored_in_telemetry", False))
+
+
+class TelemetryRouter:
+    """Routes payload models to ``telemetry`` and everything else to ``default``.
+
+    Relations across the two stores are refused: payload rows reference devices and
+    tenants by id only, so a device credential can never join its way into user data.
+    """
+
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        return TELEMETRY_ALIAS if is_telemetry_model(model) else "default"
+
+    def db_for_write(self, model: Any, **hints: Any) -> str:
+        return self.db_for_read(model)
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+        return is_telemetry_model(type(obj1)) == is_telemetry_model(type(obj2))
+
+    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
+        model = hints.get("model")
+        if model is None:
+            return db == "default"
+        return (db == TELEMETRY_ALIAS) == is_telemetry_model(model)

@@ -1,0 +1,19 @@
+"""Top-level URLs: the cockpit, the REST API and its schema."""
+
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from tenants.admin_site import cockpit
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/cockpit/", permanent=False)),
+    path("cockpit/", cockpit.urls),
+    path("api/v1/", include("cot.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[], authentication_classes=[]),
+        name="api-docs",
+    ),
+]

@@ -1,0 +1,15 @@
+"""gunicorn settings for cot (used by `make run` and as the production example)."""
+
+import multiprocessing
+import os
+
+workers = int(os.environ.get("COT_WEB_WORKERS", max(2, multiprocessing.cpu_count())))
+threads = int(os.environ.get("COT_WEB_THREADS", 2))
+timeout = 30
+graceful_timeout = 10
+# Bounded request sizes: the request line and headers, on top of Django's body limit.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("COT_TRUSTED_PROXIES", "127.0.0.1")

@@ -1,0 +1,1 @@
+"""Firmware images, signing keys and rollouts arrive with their own issue."""

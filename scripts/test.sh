@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make test`: throwaway PostgreSQL and Redis, then lint, format check, types and the suite.
+# DATABASE_URL / REDIS_URL point it at existing servers instead.
+source "$(dirname "$0")/services.sh"
+cd "$ROOT"
+
+PG_PORT="${COT_TEST_PG_PORT:-55432}"
+REDIS_PORT="${COT_TEST_REDIS_PORT:-56379}"
+TMP="$ROOT/var/test"
+
+ensure_system_packages browser
+
+cleanup() {
+  [ -n "${STARTED_PG:-}" ] && stop_postgres "$TMP/pg"
+  [ -n "${STARTED_REDIS:-}" ] && stop_redis "$REDIS_PORT"
+  return 0
+}
+trap cleanup EXIT
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  stop_postgres "$TMP/pg"
+  rm -rf "$TMP/pg"
+  PG_FSYNC=off start_postgres "$TMP/pg" "$PG_PORT"
+  STARTED_PG=1
+  export DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot"
+  export TELEMETRY_DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot_telemetry"
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+  stop_redis "$REDIS_PORT"
+  start_redis "$TMP/redis" "$REDIS_PORT"
+  STARTED_REDIS=1
+  export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+fi
+export TELEMETRY_DATABASE_URL="${TELEMETRY_DATABASE_URL:-$DATABASE_URL}"
+
+PY="$ROOT/.venv/bin"
+log "ruff check"
+"$PY/ruff" check .
+log "ruff format --check"
+"$PY/ruff" format --check .
+log "mypy"
+"$PY/mypy" .
+log "pytest"
+"$PY/pytest" "$@"

@@ -1,0 +1,231 @@
+"""The one access layer: who may see and change which rows.
+
+Every read of tenant data goes through ``restrict_queryset`` (reached as
+``Model.objects.restrict(user, action)``), every create through ``can_add``. The rules
+for all models live here, side by side, so a security review reads one file.
+
+Fail closed, always:
+- no user, inactive user, suspended tenant, missing role, or a role of another tenant or
+  of the wrong tenant kind: no ``Caller`` and so no rows;
+- a model without a rule here shows nothing;
+- built-in roles take their rights from code, not from the database, so a half-written
+  role row (the migration incident in the brochure's report) can never widen them;
+- every object-permission row only counts when its group, its user or role and the
+  caller all belong to the same tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, Tenant, User
+
+Q_T = TypeVar("Q_T", bound=models.QuerySet[Any])
+
+# Rights of built-in roles on the device groups granted to them. Custom roles store theirs.
+BUILTIN_RIGHTS: dict[str, frozenset[str]] = {
+    Role.Kind.STANDARD: frozenset({Action.VIEW, Action.CHANGE}),
+    Role.Kind.BUSINESS: frozenset({Action.VIEW}),
+    Role.Kind.ADMINISTRATOR: frozenset(),
+    Role.Kind.OPERATOR: frozenset(),
+    Role.Kind.SUPPORT: frozenset(),
+}
+CUSTOMER_ROLE_KINDS = frozenset({Role.Kind.ADMINISTRATOR, Role.Kind.STANDARD, Role.Kind.BUSINESS, Role.Kind.CUSTOM})
+PROVIDER_ROLE_KINDS = frozenset({Role.Kind.OPERATOR, Role.Kind.SUPPORT})
+WRITE_ACTIONS = frozenset({Action.ADD, Action.CHANGE, Action.DELETE})
+_READ_ONLY_ATTR = "_cot_read_only"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated user as the access layer sees them for one request."""
+
+    user: User
+    tenant: Tenant
+    role: Role
+    read_only: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role.kind == Role.Kind.ADMINISTRATOR
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role.kind == Role.Kind.OPERATOR
+
+    @property
+    def is_support(self) -> bool:
+        return self.role.kind == Role.Kind.SUPPORT
+
+    @property
+    def rights(self) -> frozenset[str]:
+        """Rights on granted device groups; a read-only caller keeps only ``view``."""
+        if self.role.kind == Role.Kind.CUSTOM:
+            rights = frozenset(r for r in self.role.rights if r in DEVICE_GROUP_RIGHTS)
+        else:
+            rights = BUILTIN_RIGHTS[self.role.kind]
+        return rights & {Action.VIEW} if self.read_only else rights
+
+    def allows(self, action: str, model_label: str) -> bool:
+        """Whether the caller may perform ``action`` on ``model_label`` at all, before any row.
+
+        A read-only token writes nothing; a Business user writes nothing but their own
+        API tokens.
+        """
+        if action not in WRITE_ACTIONS:
+            return True
+        if self.read_only:
+            return False
+        return self.role.kind != Role.Kind.BUSINESS or model_label == "tenants.ApiToken"
+
+
+def limit_to_read(user: User) -> None:
+    """Mark ``user`` (for this request only) as acting through a read-only credential."""
+    setattr(user, _READ_ONLY_ATTR, True)
+
+
+def caller_for(user: Any) -> Caller | None:
+    """Build the ``Caller`` for ``user``, or ``None`` when they may see nothing at all."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    tenant = user.tenant
+    role = user.role
+    if not tenant.is_active or role is None or role.tenant_id != tenant.pk:
+        return None
+    allowed_kinds = PROVIDER_ROLE_KINDS if tenant.is_provider else CUSTOMER_ROLE_KINDS
+    if role.kind not in allowed_kinds:
+        return None
+    return Caller(user=user, tenant=tenant, role=role, read_only=bool(getattr(user, _READ_ONLY_ATTR, False)))
+
+
+def pin_to_tenant(qs: Q_T, tenant_id: int) -> Q_T:
+    """Only rows of one tenant, following the model's ``tenant_lookup``."""
+    lookup = getattr(qs.model, "tenant_lookup", "tenant")
+    return qs.filter(**{lookup: tenant_id})
+
+
+def pinned(qs: Q_T, caller: Caller) -> Q_T:
+    """The first step of every rule: only rows of the caller's own tenant."""
+    return pin_to_tenant(qs, caller.tenant.pk)
+
+
+def _tenant_rule(qs: Any, caller: Caller, action: str) -> Any:
+    # Operators manage tenants (their settings, never their data); others see their own.
+    if caller.is_operator and action in (Action.VIEW, Action.ADD, Action.CHANGE):
+        return qs
+    if action == Action.VIEW or (caller.is_admin and action == Action.CHANGE):
+        return pinned(qs, caller)
+    return qs.none()
+
+
+def _user_rule(qs: Any, caller: Caller, action: str) -> Any:
+    qs = pinned(qs, caller)
+    if caller.is_admin:
+        return qs
+    return qs.filter(pk=caller.user.pk) if action == Action.VIEW else qs.none()
+
+
+def _role_rule(qs: Any, caller: Caller, action: str) -> Any:
+    qs = pinned(qs, caller)
+    if caller.is_admin:
+        return qs
+    return qs.filter(pk=caller.role.pk) if action == Action.VIEW else qs.none()
+
+
+def _api_token_rule(qs: Any, caller: Caller, action: str) -> Any:
+    # Owners see and revoke their own tokens; administrators every token of the tenant.
+    qs = pinned(qs, caller)
+    return qs if caller.is_admin else qs.filter(user=caller.user.pk)
+
+
+def _admin_view_only(qs: Any, caller: Caller, action: str) -> Any:
+    return pinned(qs, caller) if caller.is_admin and action == Action.VIEW else qs.none()
+
+
+def device_groups_q(caller: Caller, action: str, prefix: str = "") -> Q:
+    """Q matching device groups (through ``prefix``) on which the caller holds ``action``.
+
+    Devices reuse it with ``prefix="group__"`` to inherit their group's rights.
+    """
+    from devices.models import DeviceGroupRolePermission, DeviceGroupUserPermission
+
+    if caller.is_admin:
+        return Q()
+    if action not in caller.rights:
+        return Q(pk__in=[])
+    codename = f"{action}_devicegroup"
+    group_ref = OuterRef(f"{prefix}pk")
+    by_user = DeviceGroupUserPermission.objects.filter(
+        content_object=group_ref,
+        content_object__tenant=caller.tenant.pk,
+        user=caller.user.pk,
+        user__tenant=caller.tenant.pk,
+        permission__codename=codename,
+    )
+    by_role = DeviceGroupRolePermission.objects.filter(
+        content_object=group_ref,
+        content_object__tenant=caller.tenant.pk,
+        group=caller.role.group_id,
+        group__cot_role__tenant=caller.tenant.pk,
+        permission__codename=codename,
+    )
+    return Q(Exists(by_user)) | Q(Exists(by_role))
+
+
+def _device_group_rule(qs: Any, caller: Caller, action: str) -> Any:
+    qs = pinned(qs, caller)
+    if action == Action.ADD:
+        return qs if caller.is_admin else qs.none()
+    return qs.filter(device_groups_q(caller, action))
+
+
+_RULES: dict[str, Callable[[Any, Caller, str], Any]] = {
+    "tenants.Tenant": _tenant_rule,
+    "tenants.User": _user_rule,
+    "tenants.Role": _role_rule,
+    "tenants.ApiToken": _api_token_rule,
+    "devices.DeviceGroup": _device_group_rule,
+    "audit.AuditEntry": _admin_view_only,
+}
+
+# Who may create rows of a model at all (the row-level rules above then apply to them).
+_ADD_RULES: dict[str, Callable[[Caller], bool]] = {
+    "tenants.Tenant": lambda c: c.is_operator,
+    "tenants.User": lambda c: c.is_admin,
+    "tenants.Role": lambda c: c.is_admin,
+    "tenants.ApiToken": lambda c: True,
+    "devices.DeviceGroup": lambda c: c.is_admin,
+}
+
+
+def restrict_queryset(qs: Q_T, user: Any, action: str) -> Q_T:
+    """Rows of ``qs`` on which ``user`` may perform ``action``; none when in doubt."""
+    caller = caller_for(user)
+    rule = _RULES.get(qs.model._meta.label)
+    if caller is None or rule is None or not caller.allows(action, qs.model._meta.label):
+        return qs.none()
+    restricted: Q_T = rule(qs, caller, action)
+    return restricted
+
+
+def can_add(user: Any, model: type[models.Model]) -> bool:
+    """Whether ``user`` may create rows of ``model`` in their tenant."""
+    caller = caller_for(user)
+    rule = _ADD_RULES.get(model._meta.label)
+    label = model._meta.label
+    return caller is not None and rule is not None and caller.allows(Action.ADD, label) and rule(caller)
+
+
+def require_caller(user: Any) -> Caller:
+    """The caller, or ``PermissionDenied`` for someone who may do nothing."""
+    from django.core.exceptions import PermissionDenied
+
+    caller = caller_for(user)
+    if caller is None:
+        raise PermissionDenied("Your account has no access.")
+    return caller

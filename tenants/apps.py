@@ -1,0 +1,17 @@
+"""Tenants, users, roles, the access layer and the cockpit."""
+
+from django.apps import AppConfig
+
+
+class TenantsConfig(AppConfig):
+    name = "tenants"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from tenants.models import Role, Tenant, User
+        from tenants.services import POLICY_FIELDS
+
+        auditlog.register(Tenant, include_fields=["slug", "name", "status", "kind", *POLICY_FIELDS])
+        auditlog.register(Role, include_fields=["name", "kind", "rights", "description"])
+        auditlog.register(User, include_fields=["email", "full_name", "tenant", "role", "is_active", "is_superuser"])

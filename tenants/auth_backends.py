@@ -1,0 +1,44 @@
+"""Password authentication by e-mail, refusing users of suspended tenants."""
+
+from typing import Any
+
+from django.contrib.auth.backends import ModelBackend
+
+
+class TenantEmailBackend(ModelBackend):
+    """``ModelBackend`` keyed on e-mail (case-insensitive).
+
+    Django-level permissions (``has_perm``) are deliberately empty: rights come from the
+    access layer only, so a stray ``auth_permission`` row grants nothing.
+    """
+
+    def authenticate(self, request: Any, username: str | None = None, password: str | None = None, **kw: Any) -> Any:
+        from tenants.models import User
+
+        email = (username or kw.get("email") or "").strip()
+        if not email or password is None:
+            return None
+        user = User.objects.select_related("tenant", "role").filter(email__iexact=email).first()
+        if user is None:
+            User().set_password(password)  # same work as a real check: no timing oracle for e-mails
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None
+
+    def user_can_authenticate(self, user: Any) -> bool:
+        return bool(user.is_active and user.tenant.is_active)
+
+    def get_user(self, user_id: Any) -> Any:
+        from tenants.models import User
+
+        # Suspended tenants still resolve here so TenantSessionMiddleware can end the
+        # session with a message; the access layer denies them regardless.
+        user = User.objects.select_related("tenant", "role").filter(pk=user_id).first()
+        return user if user is not None and user.is_active else None
+
+    def has_perm(self, user_obj: Any, perm: str, obj: Any = None) -> bool:
+        return False
+
+    def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
+        return set()

@@ -1,0 +1,70 @@
+"""``manage.py bootstrap_demo``: the demo tenants and users ``make run`` starts with.
+
+Idempotent: a second run keeps what exists and only prints the login instructions.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from audit.context import audit_context
+from devices.services import do_create_device_group, do_set_device_group_rights
+from tenants.models import Role, Tenant
+from tenants.services import builtin_role, do_create_tenant, do_create_user
+
+DEMO_PASSWORD = "demo-cockpit-2026!"  # noqa: S105 (published demo credential for local runs only)
+DEMO_USERS = (
+    ("admin@demo.cot.local", Role.Kind.ADMINISTRATOR),
+    ("standard@demo.cot.local", Role.Kind.STANDARD),
+    ("business@demo.cot.local", Role.Kind.BUSINESS),
+)
+DEMO_GROUPS = ("Berlin plant", "Hamburg warehouse", "Truck fleet")
+
+
+class Command(BaseCommand):
+    help = "Create the provider tenant and a demo customer tenant with users and device groups (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            self.stderr.write("bootstrap_demo is for local runs; refusing with COT_ENV=production.")
+            raise SystemExit(2)
+        with audit_context(job="manage.py bootstrap_demo"), transaction.atomic():
+            self._bootstrap()
+        self._print_instructions()
+
+    def _bootstrap(self) -> None:
+        if not Tenant.objects.filter(kind=Tenant.Kind.PROVIDER).exists():
+            provider = do_create_tenant(slug="platform", name="cot platform", provider=True)
+            for email, kind in (("operator@platform.cot.local", Role.Kind.OPERATOR),):
+                do_create_user(
+                    email=email, role=builtin_role(provider, kind), password=DEMO_PASSWORD, actor=None, tenant=provider
+                )
+        if Tenant.objects.filter(slug="demo").exists():
+            return
+        demo = do_create_tenant(slug="demo", name="Demo Manufacturing GmbH")
+        users = {
+            kind: do_create_user(
+                email=email, role=builtin_role(demo, kind), password=DEMO_PASSWORD, actor=None, tenant=demo
+            )
+            for email, kind in DEMO_USERS
+        }
+        groups = [do_create_device_group(name=name, actor=None, tenant=demo) for name in DEMO_GROUPS]
+        do_set_device_group_rights(groups[0], rights=["view", "change"], user=users[Role.Kind.STANDARD], actor=None)
+        do_set_device_group_rights(groups[0], rights=["view"], role=builtin_role(demo, Role.Kind.BUSINESS), actor=None)
+
+    def _print_instructions(self) -> None:
+        url = settings.SITE_URL.rstrip("/") + "/cockpit/"
+        self.stdout.write(
+            "\n"
+            f"  cot cockpit:  {url}\n"
+            f"  API docs:     {settings.SITE_URL.rstrip('/')}/api/docs/\n\n"
+            f"  Log in as     {DEMO_USERS[0][0]}\n"
+            f"  password      {DEMO_PASSWORD}\n\n"
+            "  First login walks you through two-factor enrolment: scan the QR code with an\n"
+            "  authenticator app (or type the key shown under it), enter the 6-digit code,\n"
+            "  and keep the one-time backup codes it shows you. Next time: password + code.\n"
+            f"  Other demo users (same password): {', '.join(e for e, _ in DEMO_USERS[1:])},\n"
+            "  operator@platform.cot.local (platform operator: tenants, never customer data).\n"
+        )

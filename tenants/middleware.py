@@ -1,0 +1,44 @@
+"""Ends sessions of suspended tenants, deactivated users and idle users on their next request."""
+
+import time
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+
+import audit
+
+LAST_SEEN_KEY = "cot_last_seen"
+
+
+class TenantSessionMiddleware:
+    """Applies the tenant's status and idle-timeout policy to every session request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated:
+            reason = self._reason_to_end(request)
+            if reason:
+                audit.record(
+                    "auth.session_end", tenant=user.tenant_id, target=user, actor=user, data={"reason": reason}
+                )
+                logout(request)
+                messages.warning(request, reason)
+            else:
+                request.session[LAST_SEEN_KEY] = int(time.time())
+        return self.get_response(request)
+
+    @staticmethod
+    def _reason_to_end(request: HttpRequest) -> str:
+        user = request.user
+        tenant = user.tenant  # type: ignore[union-attr]
+        if not tenant.is_active:
+            return "Your organisation's access is suspended. Contact your provider."
+        last_seen = request.session.get(LAST_SEEN_KEY)
+        if last_seen is not None and time.time() - last_seen > tenant.session_idle_minutes * 60:
+            return "You were logged out after a period of inactivity."
+        return ""

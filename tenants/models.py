@@ -1,0 +1,216 @@
+"""Tenants, their users and roles, and the users' API tokens."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import Group, PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from tenants.querysets import TenantQuerySet
+
+
+class Action(models.TextChoices):
+    """What a caller wants to do with a row; the access layer's vocabulary."""
+
+    VIEW = "view"
+    ADD = "add"
+    CHANGE = "change"
+    DELETE = "delete"
+
+
+# Rights a role can carry on device groups granted to it (and their devices).
+DEVICE_GROUP_RIGHTS = (Action.VIEW, Action.CHANGE, Action.DELETE)
+
+
+class Tenant(models.Model):
+    """A customer (or the single provider) whose data is isolated from every other tenant."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer"
+        PROVIDER = "provider", "provider (platform operators and support)"
+
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CUSTOMER, editable=False)
+    require_2fa = models.BooleanField(
+        "require two-factor login for every user",
+        default=True,
+        help_text="Administrators, support staff and operators always need it.",
+    )
+    session_idle_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(5), MaxValueValidator(720)]
+    )
+    api_token_max_days = models.PositiveIntegerField(
+        "API token maximum lifetime (days)", default=90, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = TenantQuerySet.as_manager()
+    tenant_lookup = "pk"
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"], condition=models.Q(kind="provider"), name="tenants_single_provider"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_provider(self) -> bool:
+        return self.kind == self.Kind.PROVIDER
+
+
+class Role(models.Model):
+    """A named set of rights inside one tenant.
+
+    Built-in kinds carry fixed meaning; custom roles carry only device-group rights.
+    Each role owns an ``auth.Group`` so that guardian's group object-permission table
+    can hold the role's per-group grants.
+    """
+
+    class Kind(models.TextChoices):
+        ADMINISTRATOR = "administrator"
+        STANDARD = "standard", "standard user"
+        BUSINESS = "business", "business user"
+        OPERATOR = "operator", "platform operator"
+        SUPPORT = "support", "platform support"
+        CUSTOM = "custom"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="roles")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CUSTOM)
+    rights = ArrayField(
+        models.CharField(max_length=16, choices=[(a.value, a.label) for a in DEVICE_GROUP_RIGHTS]),
+        default=list,
+        blank=True,
+        help_text="What members may do in device groups granted to them or to this role.",
+    )
+    description = models.TextField(blank=True)
+    group = models.OneToOneField(Group, on_delete=models.PROTECT, editable=False, related_name="cot_role")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="tenants_role_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.kind != self.Kind.CUSTOM
+
+
+class UserManager(BaseUserManager["User"]):
+    """Creates users; always through ``tenants.services`` outside of tests and migrations."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        return TenantQuerySet(self.model, using=self._db)
+
+    def restrict(self, user: Any, action: str) -> TenantQuerySet:
+        return self.get_queryset().restrict(user, action)
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who logs in with e-mail and password; belongs to exactly one tenant.
+
+    ``is_superuser`` marks a platform superuser. It grants nothing inside customer
+    tenants: the access layer ignores it.
+    """
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="users")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        # Django's superuser shortcut is switched off: rights come from tenants.access only.
+        return False
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return False
+
+    @property
+    def is_staff(self) -> bool:
+        # Every active user works in the cockpit; what they see there is the access layer's call.
+        return self.is_active
+
+
+class ApiTokenQuerySet(TenantQuerySet):
+    """API tokens, with the usable ones picked out for authentication."""
+
+    def usable(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class ApiToken(models.Model):
+    """A named, scoped, expiring API credential of one user.
+
+    Only a keyed hash of the secret is stored; the secret is shown once at creation.
+    ``prefix`` keeps the first characters so owners can tell tokens apart.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read"
+        WRITE = "write"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    prefix = models.CharField(max_length=16, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+    tenant_lookup = "user__tenant"
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

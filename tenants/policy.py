@@ -1,0 +1,21 @@
+"""Tenant policy decisions about sessions: two-factor requirement and idle timeout."""
+
+from typing import Any
+
+from tenants.models import Role
+
+ALWAYS_TWO_FACTOR = frozenset({Role.Kind.ADMINISTRATOR, Role.Kind.OPERATOR, Role.Kind.SUPPORT})
+
+
+def requires_two_factor(user: Any) -> bool:
+    """Administrators, operators, support staff and superusers always; others per tenant policy."""
+    role = user.role
+    return bool(user.is_superuser or user.tenant.require_2fa or role is None or role.kind in ALWAYS_TWO_FACTOR)
+
+
+def session_is_fully_authenticated(request: Any) -> bool:
+    """A session counts only once its second factor is verified where policy asks for one."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    return not requires_two_factor(user) or bool(user.is_verified())

@@ -1,0 +1,372 @@
+"""Every write to tenants, users, roles, rights and API tokens.
+
+Each ``do_*`` function checks access through ``tenants.access``, changes state and
+records the audit event in one transaction. ``actor=None`` means the platform itself
+(a management command run by someone with shell access); every other caller passes the
+acting user and is checked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.models import Group
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.http import Http404
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+import audit
+from tenants import access
+from tenants.models import DEVICE_GROUP_RIGHTS, Action, ApiToken, Role, Tenant, User
+from tenants.tokens import new_secret, secret_digest, shown_prefix
+
+M = TypeVar("M", bound=models.Model)
+
+CUSTOMER_BUILTIN_ROLES = (
+    ("Administrator", Role.Kind.ADMINISTRATOR),
+    ("Standard user", Role.Kind.STANDARD),
+    ("Business user", Role.Kind.BUSINESS),
+)
+PROVIDER_BUILTIN_ROLES = (("Operator", Role.Kind.OPERATOR), ("Support", Role.Kind.SUPPORT))
+
+
+def access_by_id(actor: User | None, model: type[M], pk: Any, action: str, *, tenant: Tenant | None = None) -> M:
+    """The row ``pk`` if ``actor`` may ``action`` it; 404 alike for missing and out of reach."""
+    qs = model._default_manager.all()
+    if actor is not None:
+        qs = qs.restrict(actor, action)  # type: ignore[attr-defined]
+    elif tenant is not None:
+        qs = access.pin_to_tenant(qs, tenant.pk)
+    try:
+        return qs.get(pk=pk)
+    except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):
+        raise Http404(f"No {model._meta.verbose_name} matches the given query.") from None
+
+
+def require_add(actor: User | None, model: type[models.Model]) -> None:
+    """Refuse to create ``model`` rows unless the actor may (403: the model is no secret)."""
+    if actor is not None and not access.can_add(actor, model):
+        raise PermissionDenied(f"You may not create {model._meta.verbose_name_plural}.")
+
+
+def tenant_for_write(actor: User | None, tenant: Tenant | None) -> Tenant:
+    """The tenant a new row goes into: always the actor's own, never one from a form."""
+    if actor is not None:
+        return access.require_caller(actor).tenant
+    if tenant is None:
+        raise ValueError("A tenant is required when the platform acts.")
+    return tenant
+
+
+# --- tenants -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def do_create_tenant(*, slug: str, name: str, provider: bool = False, actor: User | None = None) -> Tenant:
+    """Create a tenant with its built-in roles."""
+    require_add(actor, Tenant)
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A tenant with slug '{slug}' already exists."})
+    if provider and Tenant.objects.filter(kind=Tenant.Kind.PROVIDER).exists():
+        raise ValidationError("The provider tenant already exists; there is only one.")
+    tenant = Tenant(slug=slug, name=name, kind=Tenant.Kind.PROVIDER if provider else Tenant.Kind.CUSTOMER)
+    tenant.full_clean()
+    tenant.save()
+    for role_name, kind in PROVIDER_BUILTIN_ROLES if provider else CUSTOMER_BUILTIN_ROLES:
+        _create_role_row(tenant, role_name, kind, rights=[])
+    audit.record("tenant.create", tenant=tenant, target=tenant, actor=actor)
+    return tenant
+
+
+@transaction.atomic
+def do_set_tenant_status(tenant: Tenant, status: str, *, actor: User | None = None) -> Tenant:
+    """Suspend or reactivate a tenant; a suspended tenant loses all access at once."""
+    if actor is not None:
+        tenant = access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
+        if not access.require_caller(actor).is_operator:
+            raise PermissionDenied("Only platform operators change a tenant's status.")
+    if status not in Tenant.Status.values:
+        raise ValidationError({"status": f"Unknown status '{status}'."})
+    if tenant.is_provider and status != Tenant.Status.ACTIVE:
+        raise ValidationError("The provider tenant cannot be suspended.")
+    old = tenant.status
+    Tenant.objects.filter(pk=tenant.pk).update(status=status)
+    tenant.status = status
+    audit.record("tenant.status", tenant=tenant, target=tenant, changes={"status": [old, status]}, actor=actor)
+    return tenant
+
+
+POLICY_FIELDS = ("name", "require_2fa", "session_idle_minutes", "api_token_max_days")
+
+
+@transaction.atomic
+def do_update_tenant_policy(tenant: Tenant, changes: dict[str, Any], *, actor: User | None = None) -> Tenant:
+    """Change a tenant's name or policy (2FA, idle timeout, token lifetime)."""
+    if actor is not None:
+        tenant = access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown policy fields: {', '.join(sorted(unknown))}.")
+    diff = {k: [getattr(tenant, k), v] for k, v in changes.items() if getattr(tenant, k) != v}
+    for key, value in changes.items():
+        setattr(tenant, key, value)
+    tenant.full_clean()
+    tenant.save()
+    if diff:
+        audit.record("tenant.policy", tenant=tenant, target=tenant, changes=diff, actor=actor)
+    return tenant
+
+
+# --- roles -------------------------------------------------------------------------------
+
+
+def _create_role_row(tenant: Tenant, name: str, kind: str, rights: list[str], description: str = "") -> Role:
+    group = Group.objects.create(name=f"tenant-{tenant.pk}-role-{uuid.uuid4().hex}")
+    role = Role(tenant=tenant, name=name, kind=kind, rights=rights, description=description, group=group)
+    role.full_clean()
+    role.save()
+    return role
+
+
+def _clean_rights(rights: list[str]) -> list[str]:
+    bad = [r for r in rights if r not in DEVICE_GROUP_RIGHTS]
+    if bad:
+        allowed = ", ".join(DEVICE_GROUP_RIGHTS)
+        raise ValidationError({"rights": f"Unknown rights {', '.join(map(str, bad))}; choose from {allowed}."})
+    return sorted(set(rights))
+
+
+@transaction.atomic
+def do_create_role(
+    *, name: str, rights: list[str], description: str = "", actor: User | None, tenant: Tenant | None = None
+) -> Role:
+    """Create a custom role carrying device-group rights."""
+    require_add(actor, Role)
+    tenant = tenant_for_write(actor, tenant)
+    if Role.objects.filter(tenant=tenant, name=name).exists():
+        raise ValidationError({"name": f"A role named '{name}' already exists."})
+    role = _create_role_row(tenant, name, Role.Kind.CUSTOM, _clean_rights(rights), description)
+    audit.record("role.create", tenant=tenant, target=role, data={"rights": role.rights}, actor=actor)
+    return role
+
+
+@transaction.atomic
+def do_update_role(role: Role, changes: dict[str, Any], *, actor: User | None) -> Role:
+    """Rename a custom role or change its rights; built-in roles are fixed."""
+    if actor is not None:
+        role = access_by_id(actor, Role, role.pk, Action.CHANGE)
+    if role.is_builtin:
+        raise ValidationError("Built-in roles cannot be changed.")
+    if "rights" in changes:
+        changes["rights"] = _clean_rights(changes["rights"])
+    diff = {k: [getattr(role, k), v] for k, v in changes.items() if getattr(role, k) != v}
+    for key, value in changes.items():
+        setattr(role, key, value)
+    role.full_clean()
+    role.save()
+    if diff:
+        audit.record("role.update", tenant=role.tenant_id, target=role, changes=diff, actor=actor)
+    return role
+
+
+@transaction.atomic
+def do_delete_role(role: Role, *, actor: User | None) -> None:
+    """Delete a custom role nobody holds any more."""
+    if actor is not None:
+        role = access_by_id(actor, Role, role.pk, Action.DELETE)
+    if role.is_builtin:
+        raise ValidationError("Built-in roles cannot be deleted.")
+    if role.members.exists():
+        raise ValidationError("The role still has members; give them another role first.")
+    audit.record("role.delete", tenant=role.tenant_id, target=role, actor=actor)
+    group = role.group
+    role.delete()
+    group.delete()
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+def builtin_role(tenant: Tenant, kind: str) -> Role:
+    """The tenant's built-in role of ``kind``."""
+    try:
+        return Role.objects.get(tenant=tenant, kind=kind)
+    except Role.DoesNotExist:
+        raise ValidationError({"role": f"Tenant '{tenant.slug}' has no '{kind}' role."}) from None
+
+
+def _check_role_fits(tenant: Tenant, role: Role) -> None:
+    if role.tenant_id != tenant.pk:
+        raise ValidationError({"role": "Unknown role."})
+    allowed = access.PROVIDER_ROLE_KINDS if tenant.is_provider else access.CUSTOMER_ROLE_KINDS
+    if role.kind not in allowed:
+        kind = "provider" if tenant.is_provider else "customer"
+        raise ValidationError({"role": f"Role '{role.name}' cannot be held in a {kind} tenant."})
+
+
+@transaction.atomic
+def do_create_user(
+    *,
+    email: str,
+    role: Role,
+    password: str | None = None,
+    full_name: str = "",
+    actor: User | None,
+    tenant: Tenant | None = None,
+) -> User:
+    """Create a user in the actor's tenant (or ``tenant`` when the platform acts)."""
+    require_add(actor, User)
+    tenant = tenant_for_write(actor, tenant)
+    _check_role_fits(tenant, role)
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": "A user with this e-mail address already exists."})
+    user = User(email=email, full_name=full_name, tenant=tenant, role=role)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        try:
+            password_validation.validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+        user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    user.groups.set([role.group])
+    audit.record("user.create", tenant=tenant, target=user, data={"role": role.name}, actor=actor)
+    return user
+
+
+@transaction.atomic
+def do_change_user_role(user: User, role: Role, *, actor: User | None) -> User:
+    """Give ``user`` another role; the mirror in guardian's group table changes with it."""
+    if actor is not None:
+        user = access_by_id(actor, User, user.pk, Action.CHANGE)
+        if user.pk == actor.pk:
+            raise ValidationError({"role": "You cannot change your own role."})
+    _check_role_fits(user.tenant, role)
+    old = user.role
+    User.objects.filter(pk=user.pk).update(role=role)
+    user.role = role
+    user.groups.set([role.group])
+    audit.record(
+        "user.role",
+        tenant=user.tenant_id,
+        target=user,
+        changes={"role": [str(old) if old else None, role.name]},
+        actor=actor,
+    )
+    return user
+
+
+@transaction.atomic
+def do_update_user(user: User, changes: dict[str, Any], *, actor: User | None) -> User:
+    """Change a user's name or (de)activate them. Deactivation also revokes their tokens."""
+    if actor is not None:
+        user = access_by_id(actor, User, user.pk, Action.CHANGE)
+        if user.pk == actor.pk and changes.get("is_active") is False:
+            raise ValidationError({"is_active": "You cannot deactivate yourself."})
+    unknown = set(changes) - {"full_name", "is_active"}
+    if unknown:
+        raise ValidationError(f"Unknown user fields: {', '.join(sorted(unknown))}.")
+    diff = {k: [getattr(user, k), v] for k, v in changes.items() if getattr(user, k) != v}
+    User.objects.filter(pk=user.pk).update(**changes)
+    for key, value in changes.items():
+        setattr(user, key, value)
+    if changes.get("is_active") is False:
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if diff:
+        audit.record("user.update", tenant=user.tenant_id, target=user, changes=diff, actor=actor)
+    return user
+
+
+@transaction.atomic
+def do_set_password(user: User, password: str, *, actor: User | None) -> None:
+    """Set a new password after Django's validators (min. 12 characters, not common)."""
+    if actor is not None:
+        user = access_by_id(actor, User, user.pk, Action.CHANGE)
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit.record("user.password", tenant=user.tenant_id, target=user, actor=actor)
+
+
+@transaction.atomic
+def do_reset_2fa(user: User, *, actor: User | None) -> None:
+    """Remove a user's authenticator and backup codes; they enrol again at next login."""
+    if actor is not None:
+        user = access_by_id(actor, User, user.pk, Action.CHANGE)
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    audit.record("2fa.reset", tenant=user.tenant_id, target=user, actor=actor)
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def _may_write(user: User) -> bool:
+    caller = access.caller_for(user)
+    return caller is not None and (caller.is_admin or caller.is_operator or bool(caller.rights - {Action.VIEW}))
+
+
+@transaction.atomic
+def do_create_api_token(
+    *, user: User, name: str, scope: str = ApiToken.Scope.READ, days: int | None = None, actor: User | None
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user`` (the actor themself); returns it and its secret, shown once."""
+    if actor is not None:
+        require_add(actor, ApiToken)
+        if actor.pk != user.pk:
+            raise PermissionDenied("Tokens are created by their owner.")
+    if access.caller_for(user) is None:
+        raise ValidationError("This account has no access and cannot hold API tokens.")
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError({"scope": f"Scope must be one of: {', '.join(ApiToken.Scope.values)}."})
+    if scope == ApiToken.Scope.WRITE and not _may_write(user):
+        raise ValidationError({"scope": "Your role cannot write, so your tokens are read-only."})
+    max_days = user.tenant.api_token_max_days
+    if days is None:
+        days = min(settings.API_TOKEN_DEFAULT_DAYS, max_days)
+    if not 1 <= days <= max_days:
+        raise ValidationError({"days": f"Tokens live between 1 and {max_days} days in this tenant."})
+    if not name.strip():
+        raise ValidationError({"name": "A token needs a name."})
+    secret = new_secret(settings.API_TOKEN_PREFIX)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name.strip(),
+        scope=scope,
+        prefix=shown_prefix(secret),
+        digest=secret_digest(secret),
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit.record(
+        "token.create",
+        tenant=user.tenant_id,
+        target=token,
+        data={"scope": scope, "expires_at": token.expires_at.isoformat(), "owner": user.email},
+        actor=actor,
+    )
+    return token, secret
+
+
+@transaction.atomic
+def do_revoke_api_token(token: ApiToken, *, actor: User | None) -> ApiToken:
+    """Revoke a token at once; its next request gets 401."""
+    if actor is not None:
+        token = access_by_id(actor, ApiToken, token.pk, Action.DELETE)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=token.revoked_at)
+        audit.record("token.revoke", tenant=token.user.tenant_id, target=token, actor=actor)
+    return token

@@ -1,0 +1,97 @@
+"""The audit trail is append-only in the database and tamper-evident through its chain."""
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+import audit
+from audit.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+
+def _verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    try:
+        call_command("verify_audit", *args)
+    except SystemExit as exc:
+        return int(exc.code or 0), capsys.readouterr().err
+    return 0, capsys.readouterr().out
+
+
+def test_chain_links_each_tenants_entries_in_order(acme, globex):
+    first = audit.record("test.one", tenant=acme)
+    second = audit.record("test.two", tenant=acme)
+    other = audit.record("test.other", tenant=globex)
+    assert second.seq == first.seq + 1
+    assert second.prev_hash == first.entry_hash
+    assert other.prev_hash != first.entry_hash
+
+
+def test_update_and_delete_are_refused_by_the_database(acme):
+    entry = audit.record("test.event", tenant=acme)
+    for sql in (
+        "UPDATE audit_auditentry SET event = 'forged' WHERE id = %s",
+        "DELETE FROM audit_auditentry WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [entry.pk])
+    assert AuditEntry.objects.get(pk=entry.pk).event == "test.event"
+
+
+def test_truncate_is_refused_outside_the_test_escape_hatch(acme):
+    audit.record("test.event", tenant=acme)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET LOCAL cot.audit_allow_truncate = 'off'")
+        cursor.execute("TRUNCATE audit_auditentry")
+
+
+def test_orm_save_of_an_existing_entry_is_refused(acme):
+    entry = audit.record("test.event", tenant=acme)
+    entry.event = "forged"
+    with pytest.raises(ValueError, match="append-only"):
+        entry.save()
+
+
+def test_verify_audit_passes_on_an_intact_trail(acme, capsys):
+    audit.record("test.event", tenant=acme)
+    code, out = _verify(capsys)
+    assert code == 0
+    assert "intact" in out
+
+
+def test_verify_audit_reports_a_row_changed_by_a_superuser_with_raw_sql(acme, capsys):
+    audit.record("test.one", tenant=acme)
+    victim = audit.record("test.two", tenant=acme, data={"amount": 1})
+    audit.record("test.three", tenant=acme)
+    with connection.cursor() as cursor:
+        # A database superuser can switch triggers off; the chain still tells.
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("UPDATE audit_auditentry SET additional_data = '{\"amount\": 1000}' WHERE id = %s", [victim.pk])
+        cursor.execute("SET session_replication_role = DEFAULT")
+    code, err = _verify(capsys, "--tenant", "acme")
+    assert code == 1
+    assert f"audit entry {victim.pk}" in err
+    assert "changed" in err
+
+
+def test_verify_audit_reports_a_deleted_row(acme, capsys):
+    audit.record("test.one", tenant=acme)
+    victim = audit.record("test.two", tenant=acme)
+    after = audit.record("test.three", tenant=acme)
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("DELETE FROM audit_auditentry WHERE id = %s", [victim.pk])
+        cursor.execute("SET session_replication_role = DEFAULT")
+    code, err = _verify(capsys)
+    assert code == 1
+    assert f"audit entry {after.pk}" in err
+    assert "missing" in err
+
+
+def test_rolled_back_change_leaves_no_entry(acme):
+    before = AuditEntry.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit.record("test.event", tenant=acme)
+        raise RuntimeError("the change failed")
+    assert AuditEntry.objects.count() == before

@@ -1,0 +1,53 @@
+"""Test fixtures built through the real services, so tests exercise the real write paths."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from devices.models import DeviceGroup
+from devices.services import do_create_device_group, do_set_device_group_rights
+from tenants.models import ApiToken, Role, Tenant, User
+from tenants.services import builtin_role, do_create_api_token, do_create_tenant, do_create_user
+
+PASSWORD = "a-long-test-passphrase-42"
+_seq = itertools.count(1)
+
+
+def make_tenant(slug: str | None = None, *, provider: bool = False) -> Tenant:
+    n = next(_seq)
+    slug = slug or f"tenant-{n}"
+    return do_create_tenant(slug=slug, name=slug.title(), provider=provider)
+
+
+def make_user(tenant: Tenant, role: str | Role = Role.Kind.ADMINISTRATOR, *, email: str | None = None) -> User:
+    role_obj = role if isinstance(role, Role) else builtin_role(tenant, role)
+    email = email or f"{role_obj.kind}-{next(_seq)}@{tenant.slug}.test"
+    return do_create_user(email=email, role=role_obj, password=PASSWORD, actor=None, tenant=tenant)
+
+
+def make_token(user: User, scope: str = ApiToken.Scope.WRITE) -> str:
+    _, secret = do_create_api_token(user=user, name=f"token-{next(_seq)}", scope=scope, actor=None)
+    return secret
+
+
+def make_group(tenant: Tenant, name: str | None = None) -> DeviceGroup:
+    return do_create_device_group(name=name or f"group-{next(_seq)}", actor=None, tenant=tenant)
+
+
+def grant(group: DeviceGroup, rights: list[str], *, user: User | None = None, role: Role | None = None) -> None:
+    do_set_device_group_rights(group, rights=rights, user=user, role=role, actor=None)
+
+
+def api_client(user: User | None = None, scope: str = ApiToken.Scope.WRITE) -> APIClient:
+    """A client authenticated with a fresh API token of ``user`` (anonymous without)."""
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user, scope)}")
+    return client
+
+
+def ids(response: Any) -> set[int]:
+    return {row["id"] for row in response.json()["results"]}
