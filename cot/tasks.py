@@ -7,7 +7,7 @@ from celery import Task
 from audit.context import audit_context
 
 
-class AuditedTask(Task):  # type: ignore[misc]
+class AuditedTask(Task):
     """Entries written by the job name it (``job tenants.tasks.x``) as their actor."""
 
     acks_late = True
