@@ -108,7 +108,11 @@ class AuditEntry(AbstractLogEntry):
         if self.actor_id is None and actor.user is not None:
             self.actor = actor.user
         if not self.actor_label:
-            self.actor_kind, self.actor_label = actor.kind, actor.label
+            if self.actor is not None and (actor.user is None or actor.user.pk != self.actor.pk):
+                # Someone other than the request's caller is named as actor explicitly.
+                self.actor_kind, self.actor_label = "user", self.actor.email
+            else:
+                self.actor_kind, self.actor_label = actor.kind, actor.label
         if self.actor is not None:
             self.actor_email = self.actor.email
         ctx = current_context()

@@ -33,11 +33,11 @@ def record(
         changes=changes,
         additional_data=data,
         actor=actor,
-        actor_label=actor_label or (actor.email if actor is not None else ""),
-        actor_kind=actor_kind or ("user" if actor is not None else "system"),
+        actor_label=actor_label,
+        actor_kind=actor_kind or "system",
     )
     if target is not None:
-        entry.content_type = ContentType.objects.get_for_model(type(target))
+        entry.content_type = ContentType.objects.get_for_model(target)
         entry.object_pk = str(target.pk)
         entry.object_id = target.pk if isinstance(target.pk, int) else None
         entry.object_repr = str(target)

@@ -27,6 +27,10 @@ class TelemetryRouter:
         return is_telemetry_model(type(obj1)) == is_telemetry_model(type(obj2))
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
+        if app_label == "auditlog":
+            # auditlog's own LogEntry is swapped for audit.AuditEntry; its table would be an
+            # unused second trail (and one Django's flush does not know about).
+            return False
         model = hints.get("model")
         if model is None:
             return db == "default"

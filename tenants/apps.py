@@ -9,6 +9,8 @@ class TenantsConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        from tenants.api import schema  # noqa: F401  (registers the OpenAPI auth extensions)
+
         from tenants.models import Role, Tenant, User
         from tenants.services import POLICY_FIELDS
 

@@ -3,6 +3,8 @@
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tenants.models import Action
@@ -33,6 +35,7 @@ class StrictSerializer(StrictSerializerMixin, serializers.Serializer[Any]):
     """Plain serializer with the same strictness."""
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class ScopedRelatedField(serializers.PrimaryKeyRelatedField[Any]):
     """A foreign key a caller may only point at rows they can see: others are 'does not exist'."""
 
