@@ -23,6 +23,7 @@ CHAINED_FIELDS = (
     "actor_id",
     "actor_kind",
     "actor_label",
+    "support_grant_id",
     "content_type_id",
     "object_pk",
     "object_repr",

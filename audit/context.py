@@ -43,6 +43,7 @@ class Actor:
     kind: str
     label: str
     user: Any = None
+    support_grant_id: int | None = None
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("cot_audit_context", default=None)
@@ -74,6 +75,11 @@ def current_actor() -> Actor:
     user = getattr(request, "user", None) if request is not None else None
     if user is None or not getattr(user, "is_authenticated", False):
         return Actor(ActorKind.ANONYMOUS, "anonymous")
+    from tenants.access import active_support_grant
+
+    grant = active_support_grant(user)
+    if grant is not None:
+        return Actor(ActorKind.SUPPORT, f"{user.email} via support grant {grant.pk}", user, grant.pk)
     token = getattr(request, "cot_api_token", None)
     if token is not None:
         return Actor(ActorKind.TOKEN, f"{user.email} via API token {token.prefix}", user)

@@ -72,6 +72,7 @@ class AuditEntry(AbstractLogEntry):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    support_grant_id = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
     seq = models.BigIntegerField(editable=False)
     prev_hash = models.CharField(max_length=64, editable=False)
     entry_hash = models.CharField(max_length=64, editable=False)
@@ -113,6 +114,7 @@ class AuditEntry(AbstractLogEntry):
                 self.actor_kind, self.actor_label = "user", self.actor.email
             else:
                 self.actor_kind, self.actor_label = actor.kind, actor.label
+                self.support_grant_id = actor.support_grant_id
         if self.actor is not None:
             self.actor_email = self.actor.email
         ctx = current_context()

@@ -5,10 +5,13 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from tenants.admin_site import cockpit
+from tenants.views.support import enter_support_grant, leave_support_grant
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/cockpit/", permanent=False)),
     path("cockpit/", cockpit.urls),
+    path("support/enter/<str:secret>/", enter_support_grant, name="support-enter"),
+    path("support/leave/", leave_support_grant, name="support-leave"),
     path("api/v1/", include("cot.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
     path(

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, Tenant, User
+from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, SupportGrant, Tenant, User
 
 Q_T = TypeVar("Q_T", bound=models.QuerySet[Any])
 
@@ -38,7 +38,12 @@ BUILTIN_RIGHTS: dict[str, frozenset[str]] = {
 CUSTOMER_ROLE_KINDS = frozenset({Role.Kind.ADMINISTRATOR, Role.Kind.STANDARD, Role.Kind.BUSINESS, Role.Kind.CUSTOM})
 PROVIDER_ROLE_KINDS = frozenset({Role.Kind.OPERATOR, Role.Kind.SUPPORT})
 WRITE_ACTIONS = frozenset({Action.ADD, Action.CHANGE, Action.DELETE})
+# What a support engineer never changes, even under a write grant: who may do what.
+MANAGEMENT_MODELS = frozenset(
+    {"tenants.Tenant", "tenants.User", "tenants.Role", "tenants.ApiToken", "tenants.SupportGrant"}
+)
 _READ_ONLY_ATTR = "_cot_read_only"
+_SUPPORT_GRANT_ATTR = "_cot_support_grant"
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,16 @@ class Caller:
     tenant: Tenant
     role: Role
     read_only: bool
+    support_grant: SupportGrant | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.role.kind == Role.Kind.ADMINISTRATOR
+
+    @property
+    def acts_as_admin(self) -> bool:
+        """Administrators, and support engineers inside a tenant through an active grant."""
+        return self.is_admin or self.support_grant is not None
 
     @property
     def is_operator(self) -> bool:
@@ -81,12 +92,29 @@ class Caller:
             return True
         if self.read_only:
             return False
+        if self.support_grant is not None:
+            return model_label not in MANAGEMENT_MODELS
         return self.role.kind != Role.Kind.BUSINESS or model_label == "tenants.ApiToken"
 
 
 def limit_to_read(user: User) -> None:
     """Mark ``user`` (for this request only) as acting through a read-only credential."""
     setattr(user, _READ_ONLY_ATTR, True)
+
+
+def enter_support_grant(user: User, grant: SupportGrant) -> None:
+    """Let a support engineer act (for this request only) inside ``grant``'s tenant.
+
+    ``caller_for`` re-checks the grant on every use, so a grant that expires or is
+    revoked mid-request stops working at once.
+    """
+    setattr(user, _SUPPORT_GRANT_ATTR, grant)
+
+
+def active_support_grant(user: Any) -> SupportGrant | None:
+    """The grant the user works under in this request, if it is still usable."""
+    grant = getattr(user, _SUPPORT_GRANT_ATTR, None)
+    return grant if grant is not None and grant.usable_by(user) else None
 
 
 def caller_for(user: Any) -> Caller | None:
@@ -100,7 +128,16 @@ def caller_for(user: Any) -> Caller | None:
     allowed_kinds = PROVIDER_ROLE_KINDS if tenant.is_provider else CUSTOMER_ROLE_KINDS
     if role.kind not in allowed_kinds:
         return None
-    return Caller(user=user, tenant=tenant, role=role, read_only=bool(getattr(user, _READ_ONLY_ATTR, False)))
+    read_only = bool(getattr(user, _READ_ONLY_ATTR, False))
+    if role.kind == Role.Kind.SUPPORT and (grant := active_support_grant(user)) is not None:
+        return Caller(
+            user=user,
+            tenant=grant.tenant,
+            role=role,
+            read_only=read_only or grant.scope == SupportGrant.Scope.READ,
+            support_grant=grant,
+        )
+    return Caller(user=user, tenant=tenant, role=role, read_only=read_only)
 
 
 def pin_to_tenant(qs: Q_T, tenant_id: int) -> Q_T:
@@ -125,14 +162,14 @@ def _tenant_rule(qs: Any, caller: Caller, action: str) -> Any:
 
 def _user_rule(qs: Any, caller: Caller, action: str) -> Any:
     qs = pinned(qs, caller)
-    if caller.is_admin:
+    if caller.acts_as_admin:
         return qs
     return qs.filter(pk=caller.user.pk) if action == Action.VIEW else qs.none()
 
 
 def _role_rule(qs: Any, caller: Caller, action: str) -> Any:
     qs = pinned(qs, caller)
-    if caller.is_admin:
+    if caller.acts_as_admin:
         return qs
     return qs.filter(pk=caller.role.pk) if action == Action.VIEW else qs.none()
 
@@ -144,7 +181,12 @@ def _api_token_rule(qs: Any, caller: Caller, action: str) -> Any:
 
 
 def _admin_view_only(qs: Any, caller: Caller, action: str) -> Any:
-    return pinned(qs, caller) if caller.is_admin and action == Action.VIEW else qs.none()
+    return pinned(qs, caller) if caller.acts_as_admin and action == Action.VIEW else qs.none()
+
+
+def _support_grant_rule(qs: Any, caller: Caller, action: str) -> Any:
+    # Grants are the customer administrators' business alone, never the engineer's.
+    return pinned(qs, caller) if caller.is_admin else qs.none()
 
 
 def device_groups_q(caller: Caller, action: str, prefix: str = "") -> Q:
@@ -154,7 +196,7 @@ def device_groups_q(caller: Caller, action: str, prefix: str = "") -> Q:
     """
     from devices.models import DeviceGroupRolePermission, DeviceGroupUserPermission
 
-    if caller.is_admin:
+    if caller.acts_as_admin:
         return Q()
     if action not in caller.rights:
         return Q(pk__in=[])
@@ -180,7 +222,7 @@ def device_groups_q(caller: Caller, action: str, prefix: str = "") -> Q:
 def _device_group_rule(qs: Any, caller: Caller, action: str) -> Any:
     qs = pinned(qs, caller)
     if action == Action.ADD:
-        return qs if caller.is_admin else qs.none()
+        return qs if caller.acts_as_admin else qs.none()
     return qs.filter(device_groups_q(caller, action))
 
 
@@ -191,6 +233,7 @@ _RULES: dict[str, Callable[[Any, Caller, str], Any]] = {
     "tenants.ApiToken": _api_token_rule,
     "devices.DeviceGroup": _device_group_rule,
     "audit.AuditEntry": _admin_view_only,
+    "tenants.SupportGrant": _support_grant_rule,
 }
 
 # Who may create rows of a model at all (the row-level rules above then apply to them).
@@ -199,7 +242,8 @@ _ADD_RULES: dict[str, Callable[[Caller], bool]] = {
     "tenants.User": lambda c: c.is_admin,
     "tenants.Role": lambda c: c.is_admin,
     "tenants.ApiToken": lambda c: True,
-    "devices.DeviceGroup": lambda c: c.is_admin,
+    "devices.DeviceGroup": lambda c: c.acts_as_admin,
+    "tenants.SupportGrant": lambda c: c.is_admin,
 }
 
 

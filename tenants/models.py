@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -214,3 +215,95 @@ class ApiToken(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class SupportGrantQuerySet(TenantQuerySet):
+    """Support grants, with the ones whose expiry has not been processed yet picked out."""
+
+    def due_for_expiry(self, now: Any) -> SupportGrantQuerySet:
+        return self.filter(expires_at__lte=now, expiry_processed_at__isnull=True, revoked_at__isnull=True)
+
+
+class SupportGrant(models.Model):
+    """A customer administrator's consent for platform support to work in their tenant.
+
+    Expiry is fixed at creation (at most 24 hours later) and never extended. The link
+    token is stored as a keyed hash and shown once; the first support engineer to open
+    the link is bound to the grant and nobody else can use it.
+    """
+
+    MAX_HOURS = 24
+
+    class Scope(models.TextChoices):
+        READ = "read"
+        WRITE = "write"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACTIVE = "active"
+        EXPIRED = "expired"
+        REVOKED = "revoked"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="support_grants")
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    duration_hours = models.PositiveSmallIntegerField(
+        default=MAX_HOURS, validators=[MinValueValidator(1), MaxValueValidator(MAX_HOURS)]
+    )
+    expires_at = models.DateTimeField(editable=False)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    reason = models.CharField(max_length=200, help_text="Ticket reference or why support needs access.")
+    engineer_email = models.EmailField(blank=True, help_text="Optional: only this support engineer may use it.")
+    engineer = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    bound_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    expiry_processed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    link_digest = models.CharField(max_length=64, unique=True, editable=False)
+
+    objects = SupportGrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__lte=models.F("created_at") + timedelta(hours=24)),
+                name="tenants_support_grant_max_24h",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Support grant {self.pk} ({self.reason})"
+
+    def status_at(self, now: Any) -> str:
+        if self.revoked_at is not None:
+            return self.Status.REVOKED
+        if now >= self.expires_at:
+            return self.Status.EXPIRED
+        return self.Status.ACTIVE if self.engineer_id else self.Status.PENDING
+
+    @property
+    def status(self) -> str:
+        return self.status_at(timezone.now())
+
+    def usable_by(self, user: Any, now: Any = None) -> bool:
+        """Whether ``user`` may work in the tenant under this grant right now."""
+        now = now or timezone.now()
+        return (
+            self.revoked_at is None
+            and now < self.expires_at
+            and self.engineer_id is not None
+            and self.engineer_id == user.pk
+            and self.tenant.is_active
+        )
+
+
+class SupportSession(models.Model):
+    """A session opened through a support grant, so expiry and revocation can end it."""
+
+    grant = models.ForeignKey(SupportGrant, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, db_index=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.grant_id}:{self.session_key[:6]}…"

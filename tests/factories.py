@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from django.test import Client
 from rest_framework.test import APIClient
 
 from devices.models import DeviceGroup
@@ -51,3 +52,19 @@ def api_client(user: User | None = None, scope: str = ApiToken.Scope.WRITE) -> A
 
 def ids(response: Any) -> set[int]:
     return {row["id"] for row in response.json()["results"]}
+
+
+def verified_client(user: User) -> Client:
+    """A browser-like client logged in with a verified second factor (as after the 2FA login)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="authenticator", confirmed=True
+    )
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

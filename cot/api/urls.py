@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from audit.api.views import AuditEntryViewSet
 from devices.api.views import DeviceGroupViewSet
+from tenants.api.support import SupportGrantViewSet
 from tenants.api.views import ApiTokenViewSet, MeView, RoleViewSet, UserViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -14,6 +15,7 @@ router.register("roles", RoleViewSet, basename="role")
 router.register("tokens", ApiTokenViewSet, basename="apitoken")
 router.register("device-groups", DeviceGroupViewSet, basename="devicegroup")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
+router.register("support-grants", SupportGrantViewSet, basename="supportgrant")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),

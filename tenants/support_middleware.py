@@ -1,0 +1,47 @@
+"""Puts a support engineer's session inside the granted tenant, and audits every request there."""
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+
+import audit
+from tenants.access import enter_support_grant
+from tenants.models import Role, SupportGrant
+
+SUPPORT_GRANT_SESSION_KEY = "cot_support_grant"
+
+
+class SupportGrantMiddleware:
+    """Checks the session's grant on every request; a grant no longer usable is dropped at once."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        grant = self._grant_for(request)
+        request.support_grant = grant  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        if grant is not None:
+            # "Everything they do is audited": one entry per request under the grant.
+            audit.record(
+                "support.request",
+                tenant=grant.tenant_id,
+                data={"method": request.method, "path": request.path[:500], "status": response.status_code},
+            )
+        return response
+
+    @staticmethod
+    def _grant_for(request: HttpRequest) -> SupportGrant | None:
+        user = request.user
+        grant_id = request.session.get(SUPPORT_GRANT_SESSION_KEY) if user.is_authenticated else None
+        if grant_id is None:
+            return None
+        grant = SupportGrant.objects.select_related("tenant").filter(pk=grant_id).first()
+        role = getattr(user, "role", None)
+        if grant is None or role is None or role.kind != Role.Kind.SUPPORT or not grant.usable_by(user):
+            del request.session[SUPPORT_GRANT_SESSION_KEY]
+            messages.warning(request, "Your support access has ended (expired or revoked by the customer).")
+            return None
+        enter_support_grant(user, grant)  # type: ignore[arg-type]
+        return grant
