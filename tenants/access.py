@@ -11,7 +11,9 @@ Fail closed, always:
 - built-in roles take their rights from code, not from the database, so a half-written
   role row (the migration incident in the brochure's report) can never widen them;
 - every object-permission row only counts when its group, its user or role and the
-  caller all belong to the same tenant.
+  caller all belong to the same tenant;
+- a support engineer is inside a customer tenant only while the grant their session
+  carries is usable (bound to them, not expired, not revoked), checked on every call.
 """
 
 from __future__ import annotations
