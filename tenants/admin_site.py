@@ -3,20 +3,55 @@
 from typing import Any
 
 from django.contrib.admin import AdminSite
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, path
 
 from tenants.access import caller_for
 from tenants.policy import session_is_fully_authenticated
 
 
 class CockpitSite(AdminSite):
-    """The web cockpit; two-factor verified where policy requires it."""
+    """The web cockpit; two-factor verified where policy requires it.
+
+    Login is our own two-step flow (``tenants.views.auth``) instead of the admin's
+    single password form, and logout is allowed to anyone holding a session, even one
+    the cockpit would no longer admit.
+    """
 
     site_header = "cot cockpit"
     site_title = "cot"
     index_title = "Overview"
+    # The cockpit is the whole site; a "View site" link would only lead back here.
+    site_url = None
 
     def has_permission(self, request: Any) -> bool:
         return session_is_fully_authenticated(request) and caller_for(request.user) is not None
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        from tenants.views import auth
+
+        site = {"site": self}
+        # Listed before the admin's own patterns, so these win for login/ and logout/.
+        return [
+            path("login/", self.login, name="login"),
+            path("login/verify/", auth.verify_step, site, name="login_verify"),
+            path("login/enrol/", auth.enrol_step, site, name="login_enrol"),
+            path("logout/", self.logout, name="logout"),
+            *super().get_urls(),
+        ]
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Step 1 of the cockpit login (e-mail and password); see ``tenants.views.auth``."""
+        from tenants.views import auth
+
+        return auth.password_step(request, site=self)
+
+    # The stub says TemplateResponse; a redirect to the login page is the point here.
+    def logout(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:  # type: ignore[override]
+        """End the session (POST only) and show the login page again."""
+        from tenants.views import auth
+
+        return auth.logout_view(request, site=self)
 
 
 cockpit = CockpitSite(name="cockpit")

@@ -56,11 +56,11 @@ def test_export_csv_and_json_contain_only_own_tenant(acme, globex, acme_admin):
     response = client.get("/api/v1/audit/export/?file_format=csv&event=test.")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(response.getvalue().decode())))
     assert [row["event"] for row in rows] == ["test.mine"]
     assert json.loads(rows[0]["additional_data"]) == {"k": 1}
     response = client.get("/api/v1/audit/export/?file_format=json")
-    events = {row["event"] for row in json.loads(b"".join(response.streaming_content))}
+    events = {row["event"] for row in json.loads(response.getvalue())}
     assert "test.mine" in events
     assert "test.theirs" not in events
     assert client.get("/api/v1/audit/export/?file_format=xml").status_code == 400

@@ -51,6 +51,7 @@ def test_create_user_reads_password_from_stdin(monkeypatch):
     assert "admin@acme.example" in out
     user = User.objects.get(email="admin@acme.example")
     assert user.check_password("a-long-enough-passphrase")
+    assert user.role is not None
     assert user.role.kind == Role.Kind.ADMINISTRATOR
 
 

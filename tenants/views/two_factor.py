@@ -1,0 +1,130 @@
+"""Second-factor devices of the cockpit login: enrolment, verification and backup codes.
+
+Tokens are always checked against one named device inside a transaction that locks its
+row, so django-otp's throttling (exponential back-off after wrong codes) and its refusal
+to accept a TOTP time step twice hold even for concurrent requests.
+"""
+
+from __future__ import annotations
+
+import re
+from base64 import b32encode
+from dataclasses import dataclass
+
+import qrcode
+import qrcode.image.svg
+from django.db import transaction
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+import audit
+from tenants.models import User
+
+AUTHENTICATOR_NAME = "authenticator"
+BACKUP_DEVICE_NAME = "backup"
+BACKUP_CODE_COUNT = 10
+_TOTP_TOKEN = re.compile(r"\d{6,8}")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of checking one code: the device that accepted it, or why none did."""
+
+    device: Device | None
+    throttled: bool = False
+
+
+def has_confirmed_authenticator(user: User) -> bool:
+    """Whether ``user`` finished enrolment, so every login asks for a code."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def enrolment_device(user: User) -> TOTPDevice:
+    """The user's unconfirmed authenticator, created on first need and reused until confirmed."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
+    return device
+
+
+def manual_key(device: TOTPDevice) -> str:
+    """The device's secret in base32, in groups of four for typing into an app by hand."""
+    key = b32encode(device.bin_key).decode("ascii")
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+
+
+def qr_svg(device: TOTPDevice) -> str:
+    """An inline SVG QR code of the device's ``otpauth://`` URL (no image library needed)."""
+    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=4)
+    svg: str = image.to_string(encoding="unicode")
+    return svg
+
+
+def _verify_on(user: User, device: Device, token: str) -> Verification:
+    with transaction.atomic():
+        # Lock the row so two requests cannot both spend the same code or dodge throttling.
+        locked = type(device).objects.select_for_update().filter(pk=device.pk, user=user).first()
+        if locked is None:
+            return Verification(None)
+        allowed, _ = locked.verify_is_allowed()
+        if not allowed:
+            return Verification(None, throttled=True)
+        return Verification(locked if locked.verify_token(token) else None)
+
+
+def verify_code(user: User, token: str) -> Verification:
+    """Check an authenticator code (digits) or a backup code against the user's confirmed devices.
+
+    Only the device kind the token's shape points at is tried, so one wrong entry
+    counts as one failure on one device. A backup code is consumed when it matches.
+    """
+    model: type[Device] = TOTPDevice if _TOTP_TOKEN.fullmatch(token) else StaticDevice
+    throttled = False
+    for device in model.objects.filter(user=user, confirmed=True).order_by("pk"):
+        result = _verify_on(user, device, token)
+        if result.device is not None:
+            return result
+        throttled = throttled or result.throttled
+    return Verification(None, throttled=throttled)
+
+
+def confirm_enrolment(user: User, device: TOTPDevice, token: str) -> tuple[Verification, list[str]]:
+    """Confirm ``device`` with a first code; on success issue fresh backup codes.
+
+    Returns the verification and the plain backup codes, which the caller shows once:
+    they are not retrievable later. Verifying, confirming, replacing the backup codes
+    and the ``2fa.enrol`` audit entry commit together.
+    """
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().filter(pk=device.pk, user=user, confirmed=False).first()
+        if locked is None:
+            return Verification(None), []
+        allowed, _ = locked.verify_is_allowed()
+        if not allowed:
+            return Verification(None, throttled=True), []
+        if not locked.verify_token(token):
+            return Verification(None), []
+        locked.confirmed = True
+        locked.save(update_fields=["confirmed"])
+        codes = _new_backup_codes(user)
+        audit.record(
+            "2fa.enrol",
+            tenant=user.tenant_id,
+            target=user,
+            actor=user,
+            data={"device": locked.name, "backup_codes": len(codes)},
+        )
+    return Verification(locked), codes
+
+
+def _new_backup_codes(user: User) -> list[str]:
+    # Codes from an earlier enrolment (before a 2FA reset) must stop working.
+    StaticDevice.objects.filter(user=user).delete()
+    backup = StaticDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME, confirmed=True)
+    codes: set[str] = set()
+    while len(codes) < BACKUP_CODE_COUNT:
+        codes.add(StaticToken.random_token())
+    ordered = sorted(codes)
+    StaticToken.objects.bulk_create(StaticToken(device=backup, token=code) for code in ordered)
+    return ordered
