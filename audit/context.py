@@ -72,6 +72,9 @@ def current_actor() -> Actor:
     if ctx.job:
         return Actor(ActorKind.SYSTEM, f"job {ctx.job}")
     request = ctx.request
+    device = getattr(request, "cot_device", None)
+    if device is not None:
+        return Actor(ActorKind.DEVICE, f"device {device.external_id} (id {device.pk})")
     user = getattr(request, "user", None) if request is not None else None
     if user is None or not getattr(user, "is_authenticated", False):
         return Actor(ActorKind.ANONYMOUS, "anonymous")

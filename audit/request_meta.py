@@ -6,7 +6,8 @@ from typing import Any
 from django.conf import settings
 
 
-def _is_trusted_proxy(address: str) -> bool:
+def is_trusted_proxy(address: str) -> bool:
+    """Whether ``address`` is one of the configured reverse proxies."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -22,11 +23,11 @@ def client_ip(request: Any) -> str | None:
     anyone else could write any address into that header.
     """
     remote = request.META.get("REMOTE_ADDR") or None
-    if remote is None or not _is_trusted_proxy(remote):
+    if remote is None or not is_trusted_proxy(remote):
         return remote
     forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
     for hop in reversed(forwarded):
-        if not _is_trusted_proxy(hop):
+        if not is_trusted_proxy(hop):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:

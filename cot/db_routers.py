@@ -3,11 +3,14 @@
 from typing import Any
 
 TELEMETRY_ALIAS = "telemetry"
+# Listed by name, not marked on the class: migrations see historical models, which carry
+# no custom class attributes.
+TELEMETRY_MODELS = frozenset({"devices.measurement", "devices.event", "devices.alarm", "devices.operationresult"})
 
 
 def is_telemetry_model(model: Any) -> bool:
-    """Payload models opt in with ``stored_in_telemetry = True`` on the class."""
-    return bool(getattr(model, "stored_in_telemetry", False))
+    """Whether ``model`` holds device payload data."""
+    return model._meta.label_lower in TELEMETRY_MODELS
 
 
 class TelemetryRouter:
@@ -24,14 +27,13 @@ class TelemetryRouter:
         return self.db_for_read(model)
 
     def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
-        return is_telemetry_model(type(obj1)) == is_telemetry_model(type(obj2))
+        return is_telemetry_model(obj1) == is_telemetry_model(obj2)
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
         if app_label == "auditlog":
             # auditlog's own LogEntry is swapped for audit.AuditEntry; its table would be an
             # unused second trail (and one Django's flush does not know about).
             return False
-        model = hints.get("model")
-        if model is None:
+        if model_name is None:
             return db == "default"
-        return (db == TELEMETRY_ALIAS) == is_telemetry_model(model)
+        return (db == TELEMETRY_ALIAS) == (f"{app_label}.{model_name}" in TELEMETRY_MODELS)

@@ -161,22 +161,44 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "cot.api.pagination.IdCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "cot.api.throttling.TokenRateThrottle",
-        "cot.api.throttling.TenantRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "token": env.str("COT_API_RATE_PER_TOKEN", default="600/min"),
-        "tenant": env.str("COT_API_RATE_PER_TENANT", default="3000/min"),
-    },
+    "DEFAULT_THROTTLE_CLASSES": ["cot.api.throttling.ApiRateThrottle"],
     "EXCEPTION_HANDLER": "cot.api.errors.exception_handler",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
 }
 API_MAX_PAGE_SIZE = 500
+# Token-bucket rate limits per scope and window; each tenant may override them
+# (Tenant.rate_limits). "device" and "tenant_devices" guard the device API, "token" and
+# "tenant_api" the user API.
+RATE_LIMITS = {
+    "device": {
+        "second": env.str("COT_RATE_DEVICE_SECOND", default="20/s"),
+        "minute": env.str("COT_RATE_DEVICE_MINUTE", default="600/min"),
+    },
+    "tenant_devices": {
+        "second": env.str("COT_RATE_TENANT_DEVICES_SECOND", default="2000/s"),
+        "minute": env.str("COT_RATE_TENANT_DEVICES_MINUTE", default="60000/min"),
+    },
+    "token": {
+        "second": env.str("COT_RATE_TOKEN_SECOND", default="20/s"),
+        "minute": env.str("COT_RATE_TOKEN_MINUTE", default="600/min"),
+    },
+    "tenant_api": {
+        "second": env.str("COT_RATE_TENANT_API_SECOND", default="100/s"),
+        "minute": env.str("COT_RATE_TENANT_API_MINUTE", default="3000/min"),
+    },
+    "registration": {"minute": env.str("COT_RATE_REGISTRATION_MINUTE", default="30/min")},
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("COT_MAX_REQUEST_BYTES", default=1024 * 1024)
 API_TOKEN_PREFIX = "cot_pat_"  # noqa: S105 (public prefix for secret scanners)
 API_TOKEN_DEFAULT_DAYS = 90
+DEVICE_CREDENTIAL_PREFIX = "cot_dev_"
+DEVICE_MAX_BATCH = env.int("COT_DEVICE_MAX_BATCH", default=5000)
+DEVICE_MAX_CLOCK_SKEW_SECONDS = env.int("COT_DEVICE_MAX_CLOCK_SKEW_SECONDS", default=300)
+# Header in which the TLS-terminating proxy passes the client certificate's SHA-256.
+DEVICE_CERT_FINGERPRINT_HEADER = "HTTP_X_CLIENT_CERT_SHA256"
+# How stale last_seen may get before a request writes it again (saves a write per request).
+DEVICE_LAST_SEEN_RESOLUTION_SECONDS = 30
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "cot API",
@@ -199,6 +221,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "clear-expired-sessions": {"task": "tenants.tasks.clear_expired_sessions", "schedule": 3600.0},
     "expire-support-grants": {"task": "tenants.tasks.expire_support_grants", "schedule": 30.0},
+    "enforce-payload-retention": {"task": "devices.tasks.enforce_payload_retention", "schedule": 3600.0},
 }
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

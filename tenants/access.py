@@ -191,10 +191,11 @@ def _support_grant_rule(qs: Any, caller: Caller, action: str) -> Any:
     return pinned(qs, caller) if caller.is_admin else qs.none()
 
 
-def device_groups_q(caller: Caller, action: str, prefix: str = "") -> Q:
-    """Q matching device groups (through ``prefix``) on which the caller holds ``action``.
+def device_groups_q(caller: Caller, action: str, group_field: str = "pk") -> Q:
+    """Q matching rows whose device group (``group_field``) grants the caller ``action``.
 
-    Devices reuse it with ``prefix="group__"`` to inherit their group's rights.
+    Device groups pass ``"pk"``; devices ``"group_id"`` and operations
+    ``"device__group_id"``, so rights granted on a group reach its devices.
     """
     from devices.models import DeviceGroupRolePermission, DeviceGroupUserPermission
 
@@ -203,7 +204,7 @@ def device_groups_q(caller: Caller, action: str, prefix: str = "") -> Q:
     if action not in caller.rights:
         return Q(pk__in=[])
     codename = f"{action}_devicegroup"
-    group_ref = OuterRef(f"{prefix}pk")
+    group_ref = OuterRef(group_field)
     by_user = DeviceGroupUserPermission.objects.filter(
         content_object=group_ref,
         content_object__tenant=caller.tenant.pk,
@@ -221,11 +222,42 @@ def device_groups_q(caller: Caller, action: str, prefix: str = "") -> Q:
     return Q(Exists(by_user)) | Q(Exists(by_role))
 
 
-def _device_group_rule(qs: Any, caller: Caller, action: str) -> Any:
+def _in_granted_groups(group_field: str) -> Callable[[Any, Caller, str], Any]:
+    """Rule for rows reached through a device group: administrators all, others by grant."""
+
+    def rule(qs: Any, caller: Caller, action: str) -> Any:
+        qs = pinned(qs, caller)
+        if action == Action.ADD:
+            return qs if caller.acts_as_admin else qs.none()
+        return qs.filter(device_groups_q(caller, action, group_field))
+
+    return rule
+
+
+def _admin_only(qs: Any, caller: Caller, action: str) -> Any:
+    return pinned(qs, caller) if caller.acts_as_admin else qs.none()
+
+
+def _tenant_readable(qs: Any, caller: Caller, action: str) -> Any:
+    # Reference data (device types): every member reads it, administrators change it.
     qs = pinned(qs, caller)
-    if action == Action.ADD:
-        return qs if caller.acts_as_admin else qs.none()
-    return qs.filter(device_groups_q(caller, action))
+    return qs if action == Action.VIEW or caller.acts_as_admin else qs.none()
+
+
+def _payload_rule(qs: Any, caller: Caller, action: str) -> Any:
+    """Payload rows (telemetry database) follow their device's rights.
+
+    The stores cannot be joined, so a constrained caller's reachable device ids are read
+    from the registry first; administrators need only the tenant pin.
+    """
+    from devices.models import Device
+
+    qs = pinned(qs, caller)
+    if caller.acts_as_admin:
+        return qs
+    device_action = Action.VIEW if action == Action.VIEW else Action.CHANGE
+    devices = Device.objects.filter(tenant=caller.tenant.pk).filter(device_groups_q(caller, device_action, "group_id"))
+    return qs.filter(device_id__in=list(devices.values_list("pk", flat=True)))
 
 
 _RULES: dict[str, Callable[[Any, Caller, str], Any]] = {
@@ -233,7 +265,15 @@ _RULES: dict[str, Callable[[Any, Caller, str], Any]] = {
     "tenants.User": _user_rule,
     "tenants.Role": _role_rule,
     "tenants.ApiToken": _api_token_rule,
-    "devices.DeviceGroup": _device_group_rule,
+    "devices.DeviceGroup": _in_granted_groups("pk"),
+    "devices.Device": _in_granted_groups("group_id"),
+    "devices.Operation": _in_granted_groups("device__group_id"),
+    "devices.DeviceType": _tenant_readable,
+    "devices.DeviceRegistration": _admin_only,
+    "devices.Measurement": _payload_rule,
+    "devices.Event": _payload_rule,
+    "devices.Alarm": _payload_rule,
+    "devices.OperationResult": _payload_rule,
     "audit.AuditEntry": _admin_view_only,
     "tenants.SupportGrant": _support_grant_rule,
 }
@@ -245,6 +285,11 @@ _ADD_RULES: dict[str, Callable[[Caller], bool]] = {
     "tenants.Role": lambda c: c.is_admin,
     "tenants.ApiToken": lambda c: True,
     "devices.DeviceGroup": lambda c: c.acts_as_admin,
+    "devices.Device": lambda c: c.acts_as_admin,
+    "devices.DeviceType": lambda c: c.acts_as_admin,
+    "devices.DeviceRegistration": lambda c: c.acts_as_admin,
+    # Operating a device needs "change" on its group; checked on the device in services.
+    "devices.Operation": lambda c: c.acts_as_admin or Action.CHANGE in c.rights,
     "tenants.SupportGrant": lambda c: c.is_admin,
 }
 

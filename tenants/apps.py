@@ -10,7 +10,6 @@ class TenantsConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from tenants.api import schema  # noqa: F401  (registers the OpenAPI auth extensions)
-
         from tenants.models import Role, Tenant, User
         from tenants.services import POLICY_FIELDS
 

@@ -54,6 +54,20 @@ class Tenant(models.Model):
     api_token_max_days = models.PositiveIntegerField(
         "API token maximum lifetime (days)", default=90, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )
+    certified_devices_only = models.BooleanField(
+        "register certified device types only", default=False, help_text="Refuse registrations of uncertified types."
+    )
+    auto_accept_registrations = models.BooleanField(
+        default=False, help_text="Accept expected devices on their first registration call without review."
+    )
+    payload_retention_days = models.PositiveIntegerField(
+        "keep device payload data (days)", default=90, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
+    rate_limits = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Overrides of the platform rate limits, e.g. {"device": {"second": "20/s"}}.',
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = TenantQuerySet.as_manager()
@@ -73,6 +87,31 @@ class Tenant(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    def clean(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ValidationError
+
+        from cot.ratelimit import parse_rate
+
+        if not isinstance(self.rate_limits, dict):
+            raise ValidationError({"rate_limits": "A mapping of scope to windows."})
+        for scope, windows in self.rate_limits.items():
+            if scope not in settings.RATE_LIMITS or not isinstance(windows, dict):
+                raise ValidationError({"rate_limits": f"Unknown scope '{scope}'."})
+            for window, rate in windows.items():
+                if window not in settings.RATE_LIMITS[scope]:
+                    raise ValidationError({"rate_limits": f"Unknown window '{window}' for '{scope}'."})
+                try:
+                    parse_rate(str(rate))
+                except ValueError as exc:
+                    raise ValidationError({"rate_limits": str(exc)}) from None
+
+    def rates(self, scope: str) -> dict[str, str]:
+        """The rate limits of ``scope`` (device, tenant_devices, token, tenant_api) in this tenant."""
+        from django.conf import settings
+
+        return {**settings.RATE_LIMITS[scope], **self.rate_limits.get(scope, {})}
 
     @property
     def is_provider(self) -> bool:

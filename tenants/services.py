@@ -104,7 +104,16 @@ def do_set_tenant_status(tenant: Tenant, status: str, *, actor: User | None = No
     return tenant
 
 
-POLICY_FIELDS = ("name", "require_2fa", "session_idle_minutes", "api_token_max_days")
+POLICY_FIELDS = (
+    "name",
+    "require_2fa",
+    "session_idle_minutes",
+    "api_token_max_days",
+    "certified_devices_only",
+    "auto_accept_registrations",
+    "payload_retention_days",
+    "rate_limits",
+)
 
 
 @transaction.atomic

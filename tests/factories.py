@@ -68,3 +68,22 @@ def verified_client(user: User) -> Client:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+def make_device(tenant: Tenant, group: DeviceGroup | None = None, external_id: str | None = None) -> tuple[Any, str]:
+    """A registered, active device and its credential, through the real registration flow."""
+    from devices.services.registration import device_register, do_accept_registrations, do_create_registration
+
+    external_id = external_id or f"SN-{next(_seq):06d}"
+    registration = do_create_registration(external_id=external_id, group=group, actor=None, tenant=tenant)
+    do_accept_registrations([registration.pk], actor=None)
+    answer = device_register(tenant_slug=tenant.slug, external_id=external_id, registration_token=None)
+    assert answer.device is not None and answer.credential is not None
+    return answer.device, answer.credential
+
+
+def device_client(credential: str) -> APIClient:
+    """A client speaking to the device API with a device credential."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {credential}")
+    return client

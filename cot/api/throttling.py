@@ -1,33 +1,35 @@
-"""Request-rate limits per API token (or session) and per tenant, counted in Redis."""
+"""User-API rate limits: token buckets per API token (or session user) and per tenant."""
 
 from typing import Any
 
-from rest_framework.throttling import SimpleRateThrottle
+from cot import ratelimit
 
 
-class TokenRateThrottle(SimpleRateThrottle):
-    """One bucket per API token; session callers count per user, anonymous per address."""
+class ApiRateThrottle:
+    """One Redis round trip charges the caller's token bucket and their tenant's.
 
-    scope = "token"
+    Refusals name the limit; ``wait`` gives ``Retry-After``. Anonymous requests are
+    refused by authentication before they cost anything here.
+    """
 
-    def get_cache_key(self, request: Any, view: Any) -> str:
-        token = getattr(request._request, "cot_api_token", None)
-        if token is not None:
-            ident = f"token:{token.pk}"
-        elif request.user is not None and request.user.is_authenticated:
-            ident = f"user:{request.user.pk}"
-        else:
-            ident = f"addr:{self.get_ident(request)}"
-        return f"throttle:{self.scope}:{ident}"
+    def __init__(self) -> None:
+        self.refusal: ratelimit.Refusal | None = None
 
-
-class TenantRateThrottle(SimpleRateThrottle):
-    """One bucket per tenant, shared by all its users and tokens."""
-
-    scope = "tenant"
-
-    def get_cache_key(self, request: Any, view: Any) -> str | None:
+    def allow_request(self, request: Any, view: Any) -> bool:
         user = request.user
         if user is None or not user.is_authenticated:
-            return None
-        return f"throttle:{self.scope}:{user.tenant_id}"
+            return True
+        tenant = user.tenant
+        token = getattr(request._request, "cot_api_token", None)
+        subject = f"token-{token.pk}" if token is not None else f"user-{user.pk}"
+        limits = ratelimit.limits_for("token", subject, tenant.rates("token"))
+        limits += ratelimit.limits_for("tenant_api", tenant.pk, tenant.rates("tenant_api"))
+        self.refusal = ratelimit.check(limits)
+        return self.refusal is None
+
+    def wait(self) -> float | None:
+        return float(self.refusal.retry_after) if self.refusal else None
+
+    @property
+    def detail(self) -> str:
+        return self.refusal.message if self.refusal else ""

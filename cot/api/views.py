@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rest_framework import exceptions, mixins, viewsets
@@ -19,12 +18,7 @@ class NamedThrottleMixin:
     def check_throttles(self, request: Request) -> None:
         for throttle in self.get_throttles():  # type: ignore[attr-defined]
             if not throttle.allow_request(request, self):
-                wait = throttle.wait()
-                seconds = max(1, math.ceil(wait or 1))
-                raise exceptions.Throttled(
-                    wait=seconds,
-                    detail=f"Rate limit '{throttle.scope}' ({throttle.rate}) exceeded; retry in {seconds} s.",
-                )
+                raise exceptions.Throttled(wait=throttle.wait(), detail=throttle.detail)
 
 
 class CotAPIView(NamedThrottleMixin, APIView):

@@ -2,11 +2,14 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cot.api.serializers import ScopedRelatedField, StrictModelSerializer, StrictSerializer
 from devices import services
-from devices.models import DeviceGroup
+from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration, DeviceType, Event, Measurement, Operation
+from devices.selectors import is_online
+from devices.services import registration, registry
 from tenants.models import DEVICE_GROUP_RIGHTS, Role, User
 
 
@@ -35,3 +38,163 @@ class DeviceGroupRightsSerializer(StrictSerializer):
         if (attrs.get("user") is None) == (attrs.get("role") is None):
             raise serializers.ValidationError("Name exactly one of 'user' or 'role'.")
         return attrs
+
+
+class DeviceTypeSerializer(StrictModelSerializer):
+    """A device type."""
+
+    class Meta:
+        model = DeviceType
+        fields = ["id", "manufacturer", "model", "certified", "certification_notes", "heartbeat_interval"]
+
+    def create(self, validated_data: dict[str, Any]) -> DeviceType:
+        return registry.do_create_device_type(actor=self.actor, **validated_data)
+
+
+class DeviceSerializer(StrictModelSerializer):
+    """A device with its state; ``online`` derives from last seen and its type's interval."""
+
+    type = ScopedRelatedField(DeviceType, required=False, allow_null=True)
+    group = ScopedRelatedField(DeviceGroup, required=False, allow_null=True)
+    online = serializers.SerializerMethodField()
+    location = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "external_id",
+            "name",
+            "type",
+            "group",
+            "status",
+            "firmware_version",
+            "last_seen_at",
+            "online",
+            "location",
+            "attributes",
+            "certificate_fingerprint",
+            "credential_prefix",
+            "registered_at",
+        ]
+        read_only_fields = [
+            "external_id",
+            "status",
+            "firmware_version",
+            "last_seen_at",
+            "credential_prefix",
+            "registered_at",
+        ]
+
+    def get_online(self, device: Device) -> bool:
+        return is_online(device)
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_location(self, device: Device) -> dict[str, Any] | None:
+        if device.latitude is None:
+            return None
+        return {
+            "latitude": device.latitude,
+            "longitude": device.longitude,
+            "altitude": device.altitude,
+            "time": device.located_at,
+        }
+
+    def update(self, instance: Device, validated_data: dict[str, Any]) -> Device:
+        return registry.do_update_device(instance, validated_data, actor=self.actor)
+
+
+class DeviceRegistrationSerializer(StrictModelSerializer):
+    """An expected device; ``registration_token`` is write-only and stored hashed."""
+
+    registration_token = serializers.CharField(write_only=True, required=False, allow_blank=False, max_length=200)
+    type = ScopedRelatedField(DeviceType, required=False, allow_null=True)
+    group = ScopedRelatedField(DeviceGroup, required=False, allow_null=True)
+
+    class Meta:
+        model = DeviceRegistration
+        fields = [
+            "id",
+            "external_id",
+            "registration_token",
+            "type",
+            "group",
+            "status",
+            "failed_attempts",
+            "device",
+            "created_at",
+            "accepted_at",
+        ]
+        read_only_fields = ["status", "failed_attempts", "device", "created_at", "accepted_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> DeviceRegistration:
+        return registration.do_create_registration(actor=self.actor, **validated_data)
+
+
+class RegistrationCsvSerializer(StrictSerializer):
+    """A CSV file of expected devices, as text."""
+
+    csv = serializers.CharField(max_length=2_000_000, help_text="external_id[,registration_token,type,group] per line")
+
+
+class BulkDevicesSerializer(StrictSerializer):
+    """Device ids for a bulk action, with the target group when moving."""
+
+    devices = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=10_000)
+    group = ScopedRelatedField(DeviceGroup, required=False, allow_null=True)
+    purge = serializers.BooleanField(required=False, default=False)
+
+
+class OperationSerializer(StrictModelSerializer):
+    """A command for a device."""
+
+    device = ScopedRelatedField(Device)
+
+    class Meta:
+        model = Operation
+        fields = ["id", "device", "kind", "parameters", "status", "failure_reason", "created_at", "updated_at"]
+        read_only_fields = ["status", "failure_reason", "created_at", "updated_at"]
+
+    def create(self, validated_data: dict[str, Any]) -> Operation:
+        return registry.do_create_operation(
+            validated_data["device"],
+            kind=validated_data["kind"],
+            parameters=validated_data.get("parameters", {}),
+            actor=self.actor,
+        )
+
+
+class MeasurementSerializer(serializers.ModelSerializer[Any]):
+    """A stored measurement."""
+
+    device = serializers.IntegerField(source="device_id")
+
+    class Meta:
+        model = Measurement
+        fields = ["id", "device", "time", "type", "series", "value", "unit"]
+
+
+class EventSerializer(serializers.ModelSerializer[Any]):
+    """A stored event."""
+
+    device = serializers.IntegerField(source="device_id")
+
+    class Meta:
+        model = Event
+        fields = ["id", "device", "time", "type", "text", "attributes"]
+
+
+class AlarmSerializer(serializers.ModelSerializer[Any]):
+    """An alarm."""
+
+    device = serializers.IntegerField(source="device_id")
+
+    class Meta:
+        model = Alarm
+        fields = ["id", "device", "type", "severity", "status", "text", "count", "first_time", "last_time"]
+
+
+class AlarmStatusSerializer(StrictSerializer):
+    """The new status of an alarm."""
+
+    status = serializers.ChoiceField(choices=["ACKNOWLEDGED", "CLEARED"])

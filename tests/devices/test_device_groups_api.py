@@ -98,7 +98,9 @@ def test_only_administrators_manage_rights(acme):
 def test_model_changes_are_audited_with_token_actor(acme, acme_admin):
     response = api_client(acme_admin).post("/api/v1/device-groups/", {"name": "Plant"}, format="json")
     assert response.status_code == 201
-    entry = AuditEntry.objects.get(event="model.create", object_pk=str(response.json()["id"]))
+    entry = AuditEntry.objects.get(
+        event="model.create", object_pk=str(response.json()["id"]), content_type__model="devicegroup"
+    )
     assert entry.tenant == acme
     assert entry.actor == acme_admin
     assert "via API token cot_pat_" in entry.actor_label

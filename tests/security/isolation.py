@@ -14,7 +14,7 @@ import pytest
 from tests.factories import api_client, ids, make_tenant, make_user
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=["default", "telemetry"])
 class TenantIsolationChecks:
     """Mix into a test class; set the attributes below."""
 

@@ -243,30 +243,37 @@ def test_page_size_is_bounded(acme, acme_admin, monkeypatch):
     assert body["next"]
 
 
-def test_token_throttle_names_the_limit_and_sets_retry_after(acme_admin, monkeypatch):
-    from rest_framework.throttling import SimpleRateThrottle
-
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"token": "3/min", "tenant": "100/min"})
+def test_token_rate_limit_names_the_limit_and_sets_retry_after(acme, acme_admin):
+    Tenant.objects.filter(pk=acme.pk).update(rate_limits={"token": {"minute": "3/min"}})
     client = api_client(acme_admin)
     codes = [client.get("/api/v1/me/").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     response = client.get("/api/v1/me/")
-    assert "'token'" in response.json()["detail"]
+    assert "'token per minute'" in response.json()["detail"]
     assert int(response["Retry-After"]) >= 1
     # Another token of the same tenant has its own bucket.
     assert api_client(acme_admin).get("/api/v1/me/").status_code == 200
 
 
-def test_tenant_throttle_is_shared_by_all_tokens_of_a_tenant(acme, acme_admin, globex_admin, monkeypatch):
-    from rest_framework.throttling import SimpleRateThrottle
-
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"token": "100/min", "tenant": "2/min"})
+def test_tenant_rate_limit_is_shared_by_all_tokens_of_a_tenant(acme, acme_admin, globex_admin):
+    Tenant.objects.filter(pk=acme.pk).update(rate_limits={"tenant_api": {"minute": "2/min"}})
     assert api_client(acme_admin).get("/api/v1/me/").status_code == 200
     assert api_client(make_user(acme, Role.Kind.STANDARD)).get("/api/v1/me/").status_code == 200
     response = api_client(acme_admin).get("/api/v1/me/")
     assert response.status_code == 429
-    assert "'tenant'" in response.json()["detail"]
+    assert "'tenant_api per minute'" in response.json()["detail"]
     assert api_client(globex_admin).get("/api/v1/me/").status_code == 200
+
+
+def test_rate_limit_overrides_are_validated(acme):
+    from django.core.exceptions import ValidationError
+
+    from tenants.services import do_update_tenant_policy
+
+    for bad in ({"nope": {"second": "1/s"}}, {"token": {"second": "ten/s"}}, {"token": {"fortnight": "1/s"}}):
+        acme.refresh_from_db()
+        with pytest.raises(ValidationError):
+            do_update_tenant_policy(acme, {"rate_limits": bad})
 
 
 def test_schema_and_docs_are_served_offline(client):

@@ -1,0 +1,120 @@
+"""Token-bucket rate limits in Redis: several buckets checked and charged in one round trip.
+
+Each limit is a bucket of ``capacity`` tokens refilled evenly over ``period`` seconds
+("10/s" holds 10 tokens and refills one every 0.1 s). A request passes only if every
+bucket it touches has a token; then each is charged one. The Lua script runs
+atomically in Redis, so concurrent workers on many machines share the limits exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import redis
+from django.conf import settings
+
+PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
+
+# KEYS: bucket keys. ARGV: now, then capacity and period per key.
+# Returns 0 when allowed, else the 1-based index of the first exhausted bucket and the
+# seconds until it holds a token again.
+_SCRIPT = """
+local now = tonumber(ARGV[1])
+local states = {}
+for i, key in ipairs(KEYS) do
+  local capacity = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  local rate = capacity / period
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or capacity
+  local at = tonumber(state[2]) or now
+  tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+  if tokens < 1 then
+    return {i, tostring((1 - tokens) / rate)}
+  end
+  states[i] = {tokens - 1, period}
+end
+for i, key in ipairs(KEYS) do
+  redis.call('HSET', key, 'tokens', states[i][1], 'at', now)
+  redis.call('EXPIRE', key, math.ceil(states[i][2]) + 1)
+end
+return {0, '0'}
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One bucket: ``name`` is what a 429 names, ``key`` what it counts."""
+
+    name: str
+    key: str
+    capacity: int
+    period: float
+
+    @property
+    def rate(self) -> str:
+        return f"{self.capacity}/{int(self.period)}s"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The limit that was hit and when to retry."""
+
+    limit: Limit
+    retry_after: int
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Rate limit '{self.limit.name}' ({self.limit.capacity} per {int(self.limit.period)} s) exceeded; "
+            f"retry in {self.retry_after} s."
+        )
+
+
+def parse_rate(rate: str) -> tuple[int, float]:
+    """``"10/s"`` → (10, 1.0); ``"600/min"`` → (600, 60.0)."""
+    count, _, unit = rate.partition("/")
+    try:
+        capacity = int(count)
+        period = PERIODS[unit.strip().lower()]
+    except (ValueError, KeyError):
+        raise ValueError(f"Bad rate '{rate}': use N/s, N/min or N/hour.") from None
+    if capacity < 1:
+        raise ValueError(f"Bad rate '{rate}': the count must be positive.")
+    return capacity, period
+
+
+@lru_cache(maxsize=1)
+def _client() -> Any:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@lru_cache(maxsize=1)
+def _script() -> Any:
+    return _client().register_script(_SCRIPT)
+
+
+def check(limits: list[Limit]) -> Refusal | None:
+    """Charge one request to every bucket, or refuse naming the first exhausted one."""
+    if not limits:
+        return None
+    args: list[Any] = [time.time()]
+    for limit in limits:
+        args += [limit.capacity, limit.period]
+    index, wait = _script()(keys=[f"rl:{limit.key}" for limit in limits], args=args)
+    if int(index) == 0:
+        return None
+    return Refusal(limits[int(index) - 1], max(1, math.ceil(float(wait))))
+
+
+def limits_for(scope: str, ident: Any, rates: dict[str, str]) -> list[Limit]:
+    """Buckets for one subject (``device:42``) from ``{"second": "10/s", "minute": "300/min"}``."""
+    limits = []
+    for window, rate in rates.items():
+        capacity, period = parse_rate(rate)
+        limits.append(Limit(f"{scope} per {window}", f"{scope}:{ident}:{window}", capacity, period))
+    return limits

@@ -1,0 +1,75 @@
+"""Writing validated payload rows into the telemetry database, set-based."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from cot.db_routers import TELEMETRY_ALIAS
+from devices.models import Device, Event
+
+
+def store_measurements(device: Device, rows: list[tuple[Any, ...]]) -> int:
+    """COPY the rows in one statement (the fastest way PostgreSQL takes many rows).
+
+    Validation guarantees names and units hold no tab, newline or backslash, so the
+    text format needs no escaping.
+    """
+    prefix = f"{device.tenant_id}\t{device.pk}\t"
+    buffer = io.StringIO()
+    buffer.writelines(
+        f"{prefix}{time.isoformat()}\t{kind}\t{series}\t{float(value)!r}\t{unit}\n"
+        for time, kind, series, value, unit in rows
+    )
+    buffer.seek(0)
+    with transaction.atomic(using=TELEMETRY_ALIAS), connections[TELEMETRY_ALIAS].cursor() as cursor:
+        cursor.copy_expert(
+            "COPY devices_measurement (tenant_id, device_id, time, type, series, value, unit) FROM STDIN", buffer
+        )
+    return len(rows)
+
+
+def store_events(device: Device, rows: list[tuple[Any, ...]]) -> int:
+    """Insert events in one statement."""
+    Event.objects.bulk_create(
+        Event(tenant_id=device.tenant_id, device_id=device.pk, time=t, type=kind, text=text, attributes=attrs)
+        for t, kind, text, attrs in rows
+    )
+    return len(rows)
+
+
+_UPSERT_ALARM = """
+INSERT INTO devices_alarm
+    (tenant_id, device_id, type, severity, status, text, count, first_time, last_time, updated_at)
+VALUES (%s, %s, %s, %s, 'ACTIVE', %s, 1, %s, %s, %s)
+ON CONFLICT (device_id, type) WHERE NOT (status = 'CLEARED')
+DO UPDATE SET count = devices_alarm.count + 1,
+              last_time = GREATEST(devices_alarm.last_time, EXCLUDED.last_time),
+              severity = EXCLUDED.severity,
+              text = EXCLUDED.text,
+              updated_at = EXCLUDED.updated_at
+RETURNING id, count
+"""
+
+
+def store_alarms(device: Device, rows: list[tuple[Any, ...]]) -> list[dict[str, int]]:
+    """Raise alarms; a repeat of an open alarm of the same type counts it up instead."""
+    now = timezone.now()
+    results = []
+    with transaction.atomic(using=TELEMETRY_ALIAS), connections[TELEMETRY_ALIAS].cursor() as cursor:
+        for time, kind, severity, text in rows:
+            cursor.execute(_UPSERT_ALARM, [device.tenant_id, device.pk, kind, severity, text, time, time, now])
+            alarm_id, count = cursor.fetchone()
+            results.append({"id": alarm_id, "count": count})
+    return results
+
+
+def touch_device(device: Device, now: datetime, resolution: int, **changes: Any) -> None:
+    """Record that the device was seen, at most once per ``resolution`` seconds unless state changes."""
+    stale = device.last_seen_at is None or (now - device.last_seen_at).total_seconds() >= resolution
+    if changes or stale:
+        Device.objects.filter(pk=device.pk).update(last_seen_at=now, **changes)

@@ -1,0 +1,236 @@
+"""The device API (``/api/device/v1/``): what a device credential can do, and nothing more.
+
+Plain Django views rather than DRF: this is the hot path (every measurement of every
+device), and DRF's per-request machinery costs more than the work itself. Each view
+receives the device from its credential, never from the body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+import audit
+from audit.request_meta import client_ip
+from cot import ratelimit
+from devices.device_api import store, validation
+from devices.device_api.auth import DeviceAuthError, authenticate_device
+from devices.device_api.validation import PayloadError
+from devices.models import Device, Operation, OperationResult
+from devices.services.registration import RegistrationRefused, device_register
+from devices.services.registry import do_rotate_device_credential
+
+DeviceView = Callable[..., JsonResponse]
+
+
+def _error(status: int, detail: Any, **headers: str) -> JsonResponse:
+    body = detail if isinstance(detail, dict) else {"detail": detail}
+    response = JsonResponse(body, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _body(request: HttpRequest) -> Any:
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise PayloadError({"detail": f"The body exceeds {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."}, 413) from None
+    if not raw:
+        return {}
+    if request.content_type != "application/json":
+        raise PayloadError({"detail": "Send JSON with 'Content-Type: application/json'."}, 415)
+    return validation.parse_json(raw)
+
+
+def device_endpoint(*methods: str) -> Callable[[DeviceView], Callable[..., JsonResponse]]:
+    """Authenticate the device, apply its and its tenant's rate limits, parse JSON, map errors."""
+
+    def decorator(func: DeviceView) -> Callable[..., JsonResponse]:
+        @csrf_exempt
+        @wraps(func)
+        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+            if request.method not in methods:
+                return _error(405, f"Use {' or '.join(methods)}.", Allow=", ".join(methods))
+            try:
+                device = authenticate_device(request)
+                tenant = device.tenant
+                refusal = ratelimit.check(
+                    ratelimit.limits_for("device", device.pk, tenant.rates("device"))
+                    + ratelimit.limits_for("tenant_devices", tenant.pk, tenant.rates("tenant_devices"))
+                )
+                if refusal is not None:
+                    return _error(429, refusal.message, **{"Retry-After": str(refusal.retry_after)})
+                request.cot_device = device  # type: ignore[attr-defined]  # the audit actor
+                payload = _body(request) if request.method == "POST" else None
+                response = func(request, device, payload, *args, **kwargs)
+            except DeviceAuthError as exc:
+                return _error(exc.status, exc.message, **({"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}))
+            except PayloadError as exc:
+                return _error(exc.status, exc.errors)
+            except ValidationError as exc:
+                return _error(400, exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+            if response.status_code < 400:
+                store.touch_device(device, timezone.now(), settings.DEVICE_LAST_SEEN_RESOLUTION_SECONDS)
+            return response
+
+        return view
+
+    return decorator
+
+
+@csrf_exempt
+def register(request: HttpRequest) -> JsonResponse:
+    """``{"tenant", "external_id", "registration_token"}`` → 202 pending, or the credential once."""
+    if request.method != "POST":
+        return _error(405, "Use POST.", Allow="POST")
+    refusal = ratelimit.check(
+        ratelimit.limits_for("registration", client_ip(request) or "unknown", settings.RATE_LIMITS["registration"])
+    )
+    if refusal is not None:
+        return _error(429, refusal.message, **{"Retry-After": str(refusal.retry_after)})
+    try:
+        payload = _body(request)
+    except PayloadError as exc:
+        return _error(exc.status, exc.errors)
+    fields = {"tenant", "external_id", "registration_token"}
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("tenant"), str)
+        or not isinstance(payload.get("external_id"), str)
+    ):
+        return _error(400, "Send 'tenant' and 'external_id' (and 'registration_token' if you were given one).")
+    if payload.keys() - fields:
+        return _error(400, dict.fromkeys(payload.keys() - fields, "Unknown field."))
+    token = payload.get("registration_token")
+    try:
+        answer = device_register(
+            tenant_slug=payload["tenant"],
+            external_id=payload["external_id"],
+            registration_token=token if isinstance(token, str) else None,
+        )
+    except RegistrationRefused:
+        return _error(404, "No registration matches; ask the administrator to expect this device.")
+    if answer.pending:
+        return JsonResponse({"status": "pending", "detail": "Waiting for an administrator to accept."}, status=202)
+    assert answer.device is not None
+    return JsonResponse({"device_id": answer.device.pk, "credential": answer.credential}, status=201)
+
+
+@device_endpoint("POST")
+def measurements(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
+    """One measurement or a batch; all stored or none."""
+    items, _ = validation.as_items(payload)
+    rows = validation.validate_all(items, validation.measurement)
+    return JsonResponse({"stored": store.store_measurements(device, rows)}, status=201)
+
+
+@device_endpoint("POST")
+def events(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
+    """One event or a batch; all stored or none."""
+    items, _ = validation.as_items(payload)
+    rows = validation.validate_all(items, validation.event)
+    return JsonResponse({"stored": store.store_events(device, rows)}, status=201)
+
+
+@device_endpoint("POST")
+def alarms(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
+    """Raise alarms; repeats of an open alarm type count up."""
+    items, _ = validation.as_items(payload)
+    rows = validation.validate_all(items, validation.alarm)
+    return JsonResponse({"alarms": store.store_alarms(device, rows)}, status=201)
+
+
+LOCATION_FIELDS = frozenset({"latitude", "longitude", "altitude", "time"})
+
+
+@device_endpoint("POST")
+def location(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
+    """The device's current position."""
+    if not isinstance(payload, dict):
+        raise PayloadError({"detail": "Send one JSON object."})
+    errors: dict[str, str] = dict.fromkeys(payload.keys() - LOCATION_FIELDS, "Unknown field.")
+    bounds = {"latitude": 90.0, "longitude": 180.0, "altitude": 100_000.0}
+    values: dict[str, Any] = {}
+    for name, bound in bounds.items():
+        value = payload.get(name)
+        if value is None and name == "altitude":
+            values[name] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not -bound <= value <= bound:
+            errors[name] = f"A number between -{bound:g} and {bound:g}."
+        values[name] = value
+    located_at = validation._time(payload.get("time"), errors, timezone.now())
+    if errors:
+        raise PayloadError(errors)
+    store.touch_device(device, timezone.now(), 0, located_at=located_at, **values)
+    return JsonResponse({"stored": 1}, status=201)
+
+
+@device_endpoint("POST")
+def heartbeat(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
+    """Proof of life, optionally with the running firmware version."""
+    if not isinstance(payload, dict) or payload.keys() - {"firmware_version"}:
+        raise PayloadError({"detail": 'Send {} or {"firmware_version": "…"}.'})
+    version = payload.get("firmware_version")
+    if version is not None:
+        if not isinstance(version, str) or len(version) > 64:
+            raise PayloadError({"firmware_version": "Text of at most 64 characters."})
+        store.touch_device(device, timezone.now(), 0, firmware_version=version)
+    return JsonResponse({"status": "ok"})
+
+
+@device_endpoint("GET")
+def pending_operations(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
+    """This device's pending operations, oldest first."""
+    rows = Operation.objects.filter(device=device, status=Operation.Status.PENDING).order_by("id")[:100]
+    return JsonResponse({"operations": [{"id": op.pk, "kind": op.kind, "parameters": op.parameters} for op in rows]})
+
+
+OPERATION_TRANSITIONS: dict[str, set[str]] = {
+    Operation.Status.EXECUTING: {Operation.Status.PENDING},
+    Operation.Status.SUCCESSFUL: {Operation.Status.PENDING, Operation.Status.EXECUTING},
+    Operation.Status.FAILED: {Operation.Status.PENDING, Operation.Status.EXECUTING},
+}
+
+
+@device_endpoint("POST")
+def operation_status(request: HttpRequest, device: Device, payload: Any, operation_id: int) -> JsonResponse:
+    """Report ``EXECUTING``, ``SUCCESSFUL`` or ``FAILED`` (with a message) for one of this device's operations."""
+    if not isinstance(payload, dict) or payload.keys() - {"status", "message"}:
+        raise PayloadError({"detail": 'Send {"status": …, "message": …}.'})
+    status, message = payload.get("status"), payload.get("message", "")
+    if status not in OPERATION_TRANSITIONS:
+        raise PayloadError({"status": "One of EXECUTING, SUCCESSFUL, FAILED."})
+    if not isinstance(message, str) or len(message) > 1000:
+        raise PayloadError({"message": "Text of at most 1000 characters."})
+    with transaction.atomic():
+        operation = Operation.objects.select_for_update().filter(pk=operation_id, device=device).first()
+        if operation is None:
+            return _error(404, "No such operation for this device.")
+        if operation.status not in OPERATION_TRANSITIONS[status]:
+            return _error(409, f"The operation is {operation.status}; it cannot become {status}.")
+        Operation.objects.filter(pk=operation.pk).update(
+            status=status, failure_reason=message if status == Operation.Status.FAILED else ""
+        )
+        OperationResult.objects.create(
+            tenant_id=device.tenant_id, device_id=device.pk, operation_id=operation.pk, status=status, message=message
+        )
+        audit.record(
+            f"operation.{status.lower()}", tenant=device.tenant_id, target=operation, data={"message": message}
+        )
+    return JsonResponse({"id": operation.pk, "status": status})
+
+
+@device_endpoint("POST")
+def rotate_credential(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
+    """Swap the current credential for a new one; the old one stops working at once."""
+    return JsonResponse({"device_id": device.pk, "credential": do_rotate_device_credential(device, actor=None)})

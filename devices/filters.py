@@ -1,0 +1,72 @@
+"""Filters of the device and payload lists (API and cockpit)."""
+
+from typing import Any
+
+import django_filters
+
+from devices.models import Alarm, Device, Event, Measurement, Operation
+from devices.selectors import filter_online
+
+
+class DeviceFilter(django_filters.FilterSet):
+    """Group, type, status, firmware version, online, and a search over id and name."""
+
+    online = django_filters.BooleanFilter(method="filter_online")
+    search = django_filters.CharFilter(method="filter_search")
+
+    class Meta:
+        model = Device
+        fields = ["group", "type", "status", "firmware_version", "online", "search"]
+
+    def filter_online(self, queryset: Any, name: str, value: bool) -> Any:
+        return filter_online(queryset, value)
+
+    def filter_search(self, queryset: Any, name: str, value: str) -> Any:
+        from django.db.models import Q
+
+        return queryset.filter(Q(external_id__icontains=value) | Q(name__icontains=value))
+
+
+class _PayloadFilter(django_filters.FilterSet):
+    device = django_filters.NumberFilter(field_name="device_id")
+    type = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
+
+
+class MeasurementFilter(_PayloadFilter):
+    """Device, type, series and time range."""
+
+    series = django_filters.CharFilter()
+
+    class Meta:
+        model = Measurement
+        fields = ["device", "type", "series", "since", "until"]
+
+
+class EventFilter(_PayloadFilter):
+    """Device, type and time range."""
+
+    class Meta:
+        model = Event
+        fields = ["device", "type", "since", "until"]
+
+
+class AlarmFilter(django_filters.FilterSet):
+    """Device, type, severity, status and last-time range."""
+
+    device = django_filters.NumberFilter(field_name="device_id")
+    since = django_filters.IsoDateTimeFilter(field_name="last_time", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="last_time", lookup_expr="lt")
+
+    class Meta:
+        model = Alarm
+        fields = ["device", "type", "severity", "status", "since", "until"]
+
+
+class OperationFilter(django_filters.FilterSet):
+    """Device and status."""
+
+    class Meta:
+        model = Operation
+        fields = ["device", "status", "kind"]

@@ -1,0 +1,244 @@
+"""The device API: registration, credentials bound to one device, all-or-nothing payloads."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from devices.models import Alarm, Device, DeviceRegistration, Event, Measurement, Operation, OperationResult
+from devices.services.registration import do_create_registration
+from devices.services.registry import do_create_operation, do_decommission_devices, do_rotate_device_credential
+from tenants.models import Tenant
+from tests.factories import api_client, device_client, make_device, make_token
+
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
+
+REGISTER = "/api/device/v1/register"
+
+
+def post(client, path, payload):
+    return client.post(f"/api/device/v1/{path}", json.dumps(payload), content_type="application/json")
+
+
+def test_registration_flow_pending_then_credential_exactly_once(acme, acme_admin):
+    do_create_registration(external_id="IMEI-1", registration_token="s3cret-token", actor=acme_admin)
+    anonymous = api_client()
+    body = {"tenant": "acme", "external_id": "IMEI-1", "registration_token": "s3cret-token"}
+    assert anonymous.post(REGISTER, body, format="json").status_code == 202
+    registration = DeviceRegistration.objects.get(external_id="IMEI-1")
+    response = api_client(acme_admin).post(f"/api/v1/registrations/{registration.pk}/accept/")
+    assert response.status_code == 200, response.content
+    first = anonymous.post(REGISTER, body, format="json")
+    assert first.status_code == 201
+    credential = first.json()["credential"]
+    assert credential.startswith("cot_dev_")
+    assert anonymous.post(REGISTER, body, format="json").status_code == 404  # never again
+    device = Device.objects.get(pk=first.json()["device_id"])
+    assert credential not in (device.credential_digest, device.credential_prefix)
+    assert post(device_client(credential), "heartbeat", {}).status_code == 200
+    assert AuditEntry.objects.filter(event="device.credential_issue", tenant=acme).exists()
+
+
+def test_unknown_ids_and_wrong_tokens_get_the_same_answer_and_block(acme, acme_admin):
+    do_create_registration(external_id="MAC-1", registration_token="right-token", actor=acme_admin)
+    client = api_client()
+    unknown = client.post(REGISTER, {"tenant": "acme", "external_id": "nope", "registration_token": "x"}, format="json")
+    wrong = client.post(REGISTER, {"tenant": "acme", "external_id": "MAC-1", "registration_token": "x"}, format="json")
+    assert unknown.status_code == wrong.status_code == 404
+    assert unknown.json() == wrong.json()
+    for _ in range(DeviceRegistration.MAX_FAILED_ATTEMPTS - 1):
+        client.post(REGISTER, {"tenant": "acme", "external_id": "MAC-1", "registration_token": "x"}, format="json")
+    assert DeviceRegistration.objects.get(external_id="MAC-1").status == "blocked"
+    right = client.post(
+        REGISTER, {"tenant": "acme", "external_id": "MAC-1", "registration_token": "right-token"}, format="json"
+    )
+    assert right.status_code == 404
+    assert AuditEntry.objects.filter(event="registration.blocked", tenant=acme).exists()
+
+
+def test_auto_accept_policy_issues_on_first_call(acme, acme_admin):
+    Tenant.objects.filter(pk=acme.pk).update(auto_accept_registrations=True)
+    do_create_registration(external_id="AUTO-1", actor=acme_admin)
+    response = api_client().post(REGISTER, {"tenant": "acme", "external_id": "AUTO-1"}, format="json")
+    assert response.status_code == 201
+
+
+def test_device_credential_cannot_read_the_user_api(acme):
+    _, credential = make_device(acme)
+    client = device_client(credential)
+    for url in ("/api/v1/me/", "/api/v1/device-groups/", "/api/v1/users/", "/api/v1/audit/"):
+        assert client.get(url).status_code == 401, url
+
+
+def test_user_tokens_and_sessions_are_refused_on_the_device_api(acme, acme_admin):
+    user_client = api_client()
+    user_client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(acme_admin)}")
+    assert post(user_client, "measurements", {"type": "t", "series": "s", "value": 1}).status_code == 401
+    from tests.factories import verified_client
+
+    session = verified_client(acme_admin)
+    assert session.post("/api/device/v1/heartbeat", "{}", content_type="application/json").status_code == 401
+
+
+def test_device_a_cannot_write_data_attributed_to_device_b(acme):
+    device_a, credential_a = make_device(acme)
+    device_b, _ = make_device(acme)
+    response = post(
+        device_client(credential_a),
+        "measurements",
+        {"type": "T", "series": "t", "value": 1.5, "device_id": device_b.pk},
+    )
+    assert response.status_code == 400  # unknown field: the device comes from the credential only
+    assert (
+        post(device_client(credential_a), "measurements", {"type": "T", "series": "t", "value": 1.5}).status_code == 201
+    )
+    assert set(Measurement.objects.values_list("device_id", flat=True)) == {device_a.pk}
+
+
+def test_revoked_rotated_away_and_malformed_credentials_get_401(acme):
+    device, credential = make_device(acme)
+    new_credential = do_rotate_device_credential(device, actor=None)
+    assert post(device_client(credential), "heartbeat", {}).status_code == 401
+    assert post(device_client(new_credential), "heartbeat", {}).status_code == 200
+    rotated_by_device = post(device_client(new_credential), "credential/rotate", {}).json()["credential"]
+    assert post(device_client(new_credential), "heartbeat", {}).status_code == 401
+    assert post(device_client(rotated_by_device), "heartbeat", {}).status_code == 200
+    for bad in ("cot_dev_", "cot_dev_garbage", "garbage", rotated_by_device + "x"):
+        assert post(device_client(bad), "heartbeat", {}).status_code == 401
+    assert api_client().post("/api/device/v1/heartbeat", {}, format="json").status_code == 401
+    do_decommission_devices([device.pk], actor=None)
+    assert post(device_client(rotated_by_device), "heartbeat", {}).status_code == 401
+
+
+def test_batch_is_all_or_nothing_with_per_item_errors(acme):
+    device, credential = make_device(acme)
+    now = timezone.now()
+    batch = [
+        {"time": now.isoformat(), "type": "c8y_T", "series": "T", "value": 20.0 + i, "unit": "C"} for i in range(5)
+    ]
+    batch[3]["value"] = "hot"
+    batch[4]["time"] = (now + timedelta(days=1)).isoformat()
+    response = post(device_client(credential), "measurements", batch)
+    assert response.status_code == 400
+    assert set(response.json()["items"]) == {"3", "4"}
+    assert "value" in response.json()["items"]["3"]
+    assert "future" in response.json()["items"]["4"]["time"]
+    assert Measurement.objects.count() == 0
+    batch[3]["value"], batch[4]["time"] = 1.0, now.isoformat()
+    assert post(device_client(credential), "measurements", batch).json() == {"stored": 5}
+    assert Measurement.objects.filter(device_id=device.pk, tenant_id=acme.pk).count() == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ('{"type": "T", "series": "s", "value": NaN}', 400),
+        ('{"type": "T", "series": "s", "value": true}', 400),
+        ('{"type": "T", "series": "s", "value": 1, "extra": 1}', 400),
+        ('{"type": "T", "series": "s", "value": 1, "time": "2020-01-01T00:00:00"}', 400),
+        ("[]", 400),
+        ("{nope", 400),
+        ('"text"', 400),
+    ],
+)
+def test_bad_payloads_get_a_clear_4xx_and_store_nothing(acme, body, status):
+    _, credential = make_device(acme)
+    response = device_client(credential).post("/api/device/v1/measurements", body, content_type="application/json")
+    assert response.status_code == status
+    assert response.json()["detail"] or response.json()["items"]
+    assert Measurement.objects.count() == 0
+
+
+def test_oversize_body_and_batch_are_413(acme, settings):
+    _, credential = make_device(acme)
+    settings.DEVICE_MAX_BATCH = 3
+    items = [{"type": "T", "series": "s", "value": 1}] * 4
+    assert post(device_client(credential), "measurements", items).status_code == 413
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    assert post(device_client(credential), "measurements", items[:2] * 2).status_code == 413
+
+
+def test_events_alarms_location_and_repeat_alarm_counts_up(acme):
+    device, credential = make_device(acme)
+    client = device_client(credential)
+    assert post(client, "events", {"type": "door_open", "text": "Door opened"}).status_code == 201
+    first = post(client, "alarms", {"type": "overheat", "severity": "MAJOR", "text": "Too hot"}).json()["alarms"][0]
+    second = post(client, "alarms", {"type": "overheat", "severity": "CRITICAL", "text": "Hotter"}).json()["alarms"][0]
+    assert first["id"] == second["id"]
+    assert second["count"] == 2
+    alarm = Alarm.objects.get(pk=first["id"])
+    assert alarm.severity == "CRITICAL"
+    assert post(client, "alarms", {"type": "x", "severity": "BAD"}).status_code == 400
+    assert post(client, "location", {"latitude": 52.5, "longitude": 13.4}).status_code == 201
+    assert post(client, "location", {"latitude": 91, "longitude": 13.4}).status_code == 400
+    device.refresh_from_db()
+    assert (device.latitude, device.longitude) == (52.5, 13.4)
+    assert device.last_seen_at is not None
+    assert Event.objects.filter(device_id=device.pk).count() == 1
+
+
+def test_operations_flow_and_device_isolation(acme, acme_admin):
+    device, credential = make_device(acme)
+    _other, other_credential = make_device(acme)
+    operation = do_create_operation(device, kind="restart", parameters={"delay": 5}, actor=acme_admin)
+    client = device_client(credential)
+    assert client.get("/api/device/v1/operations").json()["operations"] == [
+        {"id": operation.pk, "kind": "restart", "parameters": {"delay": 5}}
+    ]
+    assert device_client(other_credential).get("/api/device/v1/operations").json()["operations"] == []
+    assert (
+        post(device_client(other_credential), f"operations/{operation.pk}", {"status": "EXECUTING"}).status_code == 404
+    )
+    assert post(client, f"operations/{operation.pk}", {"status": "EXECUTING"}).status_code == 200
+    assert post(client, f"operations/{operation.pk}", {"status": "FAILED", "message": "disk full"}).status_code == 200
+    assert post(client, f"operations/{operation.pk}", {"status": "SUCCESSFUL"}).status_code == 409
+    operation.refresh_from_db()
+    assert (operation.status, operation.failure_reason) == ("FAILED", "disk full")
+    assert list(OperationResult.objects.filter(operation_id=operation.pk).values_list("status", flat=True)) == [
+        "EXECUTING",
+        "FAILED",
+    ]
+
+
+def test_decommission_revokes_cancels_and_frees_the_external_id(acme, acme_admin):
+    device, credential = make_device(acme, external_id="SN-REUSE")
+    operation = do_create_operation(device, kind="restart", parameters={}, actor=acme_admin)
+    do_decommission_devices([device.pk], actor=acme_admin)
+    device.refresh_from_db()
+    operation.refresh_from_db()
+    assert device.status == "decommissioned"
+    assert device.credential_digest is None
+    assert operation.status == Operation.Status.CANCELLED
+    assert post(device_client(credential), "heartbeat", {}).status_code == 401
+    new_device, _ = make_device(acme, external_id="SN-REUSE")
+    assert new_device.pk != device.pk
+    assert AuditEntry.objects.filter(event="device.decommission", tenant=acme).exists()
+
+
+def test_device_rate_limit_names_the_limit(acme):
+    Tenant.objects.filter(pk=acme.pk).update(rate_limits={"device": {"second": "2/s"}})
+    _, credential = make_device(acme)
+    client = device_client(credential)
+    codes = [post(client, "heartbeat", {}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    response = post(client, "heartbeat", {})
+    assert "'device per second'" in response.json()["detail"]
+    assert int(response["Retry-After"]) >= 1
+
+
+def test_certificate_pinning_is_checked_only_from_trusted_proxies(acme, settings):
+    device, credential = make_device(acme)
+    Device.objects.filter(pk=device.pk).update(certificate_fingerprint="ab" * 32)
+    client = device_client(credential)
+
+    def heartbeat(fingerprint: str) -> int:
+        return client.post(
+            "/api/device/v1/heartbeat", "{}", content_type="application/json", HTTP_X_CLIENT_CERT_SHA256=fingerprint
+        ).status_code
+
+    assert heartbeat("AB" * 32) == 401  # the header is not believed from an untrusted peer
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    assert heartbeat("AB" * 32) == 200
+    assert heartbeat("cd" * 32) == 401
