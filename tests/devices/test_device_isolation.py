@@ -183,12 +183,12 @@ def test_standard_user_with_change_operates_and_acknowledges(acme):
 def test_csv_registration_is_all_or_nothing_with_line_errors(acme, acme_admin):
     group = make_group(acme)
     client = api_client(acme_admin)
-    bad = "external_id,group\nA-1,{g}\nA-2,999999\nA-1,{g}\n".format(g=group.pk)
+    bad = f"external_id,group\nA-1,{group.pk}\nA-2,999999\nA-1,{group.pk}\n"
     response = client.post("/api/v1/registrations/csv/", {"csv": bad}, format="json")
     assert response.status_code == 400
     assert set(response.json()) == {"line 3", "line 4"}
     assert not DeviceRegistration.objects.exists()
-    good = "external_id,registration_token,group\nA-1,tok,{g}\nA-2,,\n".format(g=group.pk)
+    good = f"external_id,registration_token,group\nA-1,tok,{group.pk}\nA-2,,\n"
     response = client.post("/api/v1/registrations/csv/", {"csv": good}, format="json")
     assert response.status_code == 201
     assert DeviceRegistration.objects.filter(tenant=acme).count() == 2

@@ -11,8 +11,10 @@ from django.db import transaction
 
 from audit.context import audit_context
 from devices.services import do_create_device_group, do_set_device_group_rights
+from devices.services.registration import do_create_registration
+from devices.services.registry import do_create_device_type
 from tenants.models import Role, Tenant
-from tenants.services import builtin_role, do_create_tenant, do_create_user
+from tenants.services import builtin_role, do_create_tenant, do_create_user, do_update_tenant_policy
 
 DEMO_PASSWORD = "demo-cockpit-2026!"  # noqa: S105 (published demo credential for local runs only)
 DEMO_USERS = (
@@ -21,6 +23,7 @@ DEMO_USERS = (
     ("business@demo.cot.local", Role.Kind.BUSINESS),
 )
 DEMO_GROUPS = ("Berlin plant", "Hamburg warehouse", "Truck fleet")
+SIMULATED_DEVICES = 5
 
 
 class Command(BaseCommand):
@@ -53,6 +56,15 @@ class Command(BaseCommand):
         groups = [do_create_device_group(name=name, actor=None, tenant=demo) for name in DEMO_GROUPS]
         do_set_device_group_rights(groups[0], rights=["view", "change"], user=users[Role.Kind.STANDARD], actor=None)
         do_set_device_group_rights(groups[0], rights=["view"], role=builtin_role(demo, Role.Kind.BUSINESS), actor=None)
+        # The simulated devices `make run` starts: expected, and accepted on their first call.
+        do_update_tenant_policy(demo, {"auto_accept_registrations": True})
+        sensor = do_create_device_type(
+            manufacturer="cot", model="Simulated sensor", certified=True, heartbeat_interval=10, actor=None, tenant=demo
+        )
+        for number in range(1, SIMULATED_DEVICES + 1):
+            do_create_registration(
+                external_id=f"SIM-{number:04d}", type=sensor, group=groups[number % 2], actor=None, tenant=demo
+            )
 
     def _print_instructions(self) -> None:
         url = settings.SITE_URL.rstrip("/") + "/cockpit/"
