@@ -30,6 +30,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Addresses of reverse proxies whose X-Forwarded-For we believe. Empty: never believe it.
 TRUSTED_PROXIES = env.list("COT_TRUSTED_PROXIES", default=[])
 SITE_URL = env.str("COT_SITE_URL", default="http://127.0.0.1:8000")
+# Mounts /bench/noop, the no-database reference of `make bench` (scripts/bench.sh sets it).
+BENCH_ENDPOINTS = env.bool("COT_BENCH_ENDPOINTS", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -122,6 +124,8 @@ LOGIN_URL = "cockpit:login"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
+# Messages can carry a secret shown once (a new token's value): keep them server-side.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SESSION_COOKIE_SAMESITE = "Lax"
 # The hard upper bound; each tenant's policy sets a shorter idle timeout.
 SESSION_COOKIE_AGE = 12 * 3600

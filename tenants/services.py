@@ -116,14 +116,33 @@ POLICY_FIELDS = (
 )
 
 
+# Operators set quotas; each customer's administrators set their own security policy.
+OPERATOR_FIELDS = ("name", "rate_limits")
+
+
+def policy_fields_for(actor: User | None) -> tuple[str, ...]:
+    """The tenant fields ``actor`` may change (all of them when the platform acts)."""
+    if actor is None:
+        return POLICY_FIELDS
+    caller = access.require_caller(actor)
+    if caller.is_operator:
+        return OPERATOR_FIELDS
+    if caller.is_admin:
+        return tuple(f for f in POLICY_FIELDS if f != "rate_limits")
+    return ()
+
+
 @transaction.atomic
 def do_update_tenant_policy(tenant: Tenant, changes: dict[str, Any], *, actor: User | None = None) -> Tenant:
-    """Change a tenant's name or policy (2FA, idle timeout, token lifetime)."""
+    """Change a tenant's name, security policy (administrators) or quotas (operators)."""
     if actor is not None:
         tenant = access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown policy fields: {', '.join(sorted(unknown))}.")
+    refused = set(changes) - set(policy_fields_for(actor))
+    if refused:
+        raise PermissionDenied(f"You may not change: {', '.join(sorted(refused))}.")
     diff = {k: [getattr(tenant, k), v] for k, v in changes.items() if getattr(tenant, k) != v}
     for key, value in changes.items():
         setattr(tenant, key, value)

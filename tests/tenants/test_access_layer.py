@@ -145,3 +145,20 @@ def test_other_tenants_user_cannot_be_granted(acme, globex):
     stranger = make_user(globex, Role.Kind.STANDARD)
     with pytest.raises(Exception, match="Unknown user"):
         grant(make_group(acme), ["view"], user=stranger)
+
+
+def test_operators_set_quotas_and_administrators_set_policy(acme, acme_admin, provider):
+    from django.core.exceptions import PermissionDenied
+
+    from tenants.services import do_update_tenant_policy
+
+    operator = make_user(provider, Role.Kind.OPERATOR)
+    do_update_tenant_policy(acme, {"rate_limits": {"device": {"second": "50/s"}}}, actor=operator)
+    with pytest.raises(PermissionDenied, match="require_2fa"):
+        do_update_tenant_policy(acme, {"require_2fa": False}, actor=operator)
+    do_update_tenant_policy(acme, {"session_idle_minutes": 15}, actor=acme_admin)
+    with pytest.raises(PermissionDenied, match="rate_limits"):
+        do_update_tenant_policy(acme, {"rate_limits": {}}, actor=acme_admin)
+    acme.refresh_from_db()
+    assert (acme.require_2fa, acme.session_idle_minutes) == (True, 15)
+    assert acme.rate_limits == {"device": {"second": "50/s"}}
