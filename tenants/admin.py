@@ -24,7 +24,7 @@ def _changed(form: Any, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
 
 
-def _run_for_each(admin_obj: Any, request: HttpRequest, queryset: QuerySet[Any], step: Any, done: str) -> None:
+def run_for_each(admin_obj: Any, request: HttpRequest, queryset: QuerySet[Any], step: Any, done: str) -> None:
     """Apply a service ``step`` to every selected row; report successes and refusals."""
     count = 0
     for row in queryset:
@@ -95,7 +95,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         def step(tenant: Tenant) -> None:
             services.do_set_tenant_status(tenant, Tenant.Status.SUSPENDED, actor=acting_user(request))
 
-        _run_for_each(self, request, queryset, step, "Suspended")
+        run_for_each(self, request, queryset, step, "Suspended")
 
     @admin.action(description="Reactivate selected tenants", permissions=["status"])
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
@@ -104,7 +104,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         def step(tenant: Tenant) -> None:
             services.do_set_tenant_status(tenant, Tenant.Status.ACTIVE, actor=acting_user(request))
 
-        _run_for_each(self, request, queryset, step, "Reactivated")
+        run_for_each(self, request, queryset, step, "Reactivated")
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class UserAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         def step(user: User) -> None:
             services.do_reset_2fa(user, actor=acting_user(request))
 
-        _run_for_each(self, request, queryset, step, "Two-factor authentication reset")
+        run_for_each(self, request, queryset, step, "Two-factor authentication reset")
 
 
 # --- roles ---------------------------------------------------------------------------------
@@ -325,4 +325,8 @@ class ApiTokenAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         def step(token: ApiToken) -> None:
             services.do_revoke_api_token(token, actor=acting_user(request))
 
-        _run_for_each(self, request, queryset, step, "Revoked")
+        run_for_each(self, request, queryset, step, "Revoked")
+
+
+# Support grants live in their own module; importing it registers their admin.
+from tenants import admin_support  # noqa: E402, F401

@@ -12,7 +12,7 @@ from audit.models import AuditEntry, tenant_id_of
 from devices.models import DeviceGroup
 from tenants.admin_mixins import TenantScopedAdminMixin
 from tenants.admin_site import cockpit
-from tenants.models import ApiToken, Role, Tenant, User
+from tenants.models import ApiToken, Role, SupportGrant, Tenant, User
 from tenants.services import builtin_role, do_create_role
 from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state
 from tests.factories import grant, make_group, make_token, make_user
@@ -141,7 +141,7 @@ def test_anonymous_and_unverified_sessions_are_sent_to_login(acme_admin):
 
 
 def test_every_cockpit_admin_is_tenant_scoped():
-    covered = {Tenant, User, Role, ApiToken, DeviceGroup, AuditEntry}
+    covered = {Tenant, User, Role, ApiToken, DeviceGroup, AuditEntry, SupportGrant}
     for model, model_admin in cockpit._registry.items():
         assert isinstance(model_admin, TenantScopedAdminMixin), model
         assert model in covered, f"{model.__name__} has no cross-tenant tests in tests/cockpit"
