@@ -13,7 +13,7 @@ from devices.models import DeviceGroup
 from tenants.admin_mixins import TenantScopedAdminMixin
 from tenants.admin_site import cockpit
 from tenants.models import ApiToken, Role, SupportGrant, Tenant, User
-from tenants.services import builtin_role, do_create_role
+from tenants.services import builtin_role, do_create_role, do_create_support_grant
 from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state
 from tests.factories import grant, make_group, make_token, make_user
 
@@ -30,6 +30,7 @@ def customer_data(acme: Any, acme_admin: Any) -> dict[str, Any]:
         "group": make_group(acme, "Acme secret plant"),
         "role": do_create_role(name="Acme night shift", rights=["view"], actor=None, tenant=acme),
         "token": ApiToken.objects.get(user=user),
+        "grant": do_create_support_grant(actor=acme_admin, reason="Acme secret ticket")[0],
     }
 
 
@@ -46,18 +47,29 @@ def superuser(provider: Any) -> User:
     return user
 
 
-@pytest.mark.parametrize("who", ["operator", "superuser"])
+@pytest.fixture
+def support(provider: Any) -> User:
+    return make_user(provider, Role.Kind.SUPPORT, email="support@platform.test")
+
+
+@pytest.mark.parametrize("who", ["operator", "superuser", "support"])
 def test_provider_staff_see_no_customer_rows(request, who, customer_data, acme):
     staff = request.getfixturevalue(who)
     client = cockpit_client(staff)
-    for model in (User, Role, ApiToken, DeviceGroup, AuditEntry):
+    for model in (User, Role, ApiToken, DeviceGroup, AuditEntry, SupportGrant):
         response = client.get(admin_url(model, "changelist"))
         assert response.status_code in (200, 403), model
         if response.status_code == 200:
             foreign = [row for row in response.context["cl"].queryset if tenant_id_of(row) != staff.tenant_id]
             assert not foreign, model
         content = response.content.decode()
-        for secret in ("engineer@acme.test", "Acme secret plant", "Acme night shift", "admin@acme.test"):
+        for secret in (
+            "engineer@acme.test",
+            "Acme secret plant",
+            "Acme night shift",
+            "admin@acme.test",
+            "Acme secret ticket",
+        ):
             assert secret not in content
     for obj in customer_data.values():
         assert client.get(object_url(obj)).status_code == 404
