@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from audit.export import EXPORT_FIELDS
 from audit.models import AuditEntry
 
 
@@ -14,22 +15,7 @@ class AuditEntrySerializer(serializers.ModelSerializer[Any]):
 
     class Meta:
         model = AuditEntry
-        fields = [
-            "id",
-            "seq",
-            "timestamp",
-            "event",
-            "actor_kind",
-            "actor_label",
-            "object_type",
-            "object_pk",
-            "object_repr",
-            "changes",
-            "additional_data",
-            "remote_addr",
-            "cid",
-            "entry_hash",
-        ]
+        fields = list(EXPORT_FIELDS)
         read_only_fields = fields
 
     def get_object_type(self, entry: AuditEntry) -> str | None:

@@ -124,6 +124,12 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upd
         )
 
     @extend_schema(request=None, responses=DeviceSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def unblock(self, request: Request, pk: Any = None) -> Response:
+        """Let a blocked device talk again."""
+        return Response(self.get_serializer(registry.do_unblock_device(self.get_object(), actor=self.actor)).data)
+
+    @extend_schema(request=None, responses=DeviceSerializer)
     @action(detail=True, methods=["post"], url_path="credential/revoke", access_action=Action.CHANGE)
     def revoke_credential(self, request: Request, pk: Any = None) -> Response:
         device = registry.do_revoke_device_credential(self.get_object(), actor=self.actor)

@@ -222,3 +222,15 @@ def test_device_list_filters(acme, acme_admin):
     assert ids(client.get("/api/v1/devices/?online=true")) == {in_group.pk}
     assert in_group.pk not in ids(client.get("/api/v1/devices/?online=false"))
     assert ids(client.get(f"/api/v1/devices/?search={in_group.external_id}")) == {in_group.pk}
+
+
+def test_block_and_unblock(acme, acme_admin):
+    device, credential = make_device(acme)
+    client = api_client(acme_admin)
+    assert client.post("/api/v1/devices/bulk/block/", {"devices": [device.pk]}, format="json").json() == {"blocked": 1}
+    heartbeat = device_client(credential).post("/api/device/v1/heartbeat", "{}", content_type="application/json")
+    assert heartbeat.status_code == 403
+    assert client.post(f"/api/v1/devices/{device.pk}/unblock/").status_code == 200
+    assert client.post(f"/api/v1/devices/{device.pk}/unblock/").status_code == 400
+    heartbeat = device_client(credential).post("/api/device/v1/heartbeat", "{}", content_type="application/json")
+    assert heartbeat.status_code == 200
