@@ -41,7 +41,9 @@ class UserSerializer(StrictModelSerializer):
         read_only_fields = ["date_joined"]
 
     def get_two_factor_enabled(self, user: User) -> bool:
-        return bool(user_has_device(user))
+        # Lists annotate it in one query; single objects fresh from a service ask directly.
+        annotated = getattr(user, "has_two_factor", None)
+        return bool(user_has_device(user)) if annotated is None else bool(annotated)
 
     def validate_email(self, value: str) -> str:
         if self.instance is not None and value.lower() != self.instance.email:

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.db.models import Exists, OuterRef
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -27,7 +29,9 @@ class UserViewSet(ModelViewSet):
     ``DELETE`` deactivates: users are never removed, so the audit trail keeps its actors.
     """
 
-    queryset = User.objects.select_related("role").all()
+    queryset = User.objects.select_related("role").annotate(
+        has_two_factor=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
+    )
     serializer_class = UserSerializer
     filterset_fields = ["role", "is_active"]
 
