@@ -94,9 +94,18 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://cot@127.0.0.1:54320/cot"),
     "telemetry": env.db("TELEMETRY_DATABASE_URL", default="postgres://cot@127.0.0.1:54320/cot_telemetry"),
 }
+# Health checks would cost a round trip per database per request; without them the first
+# request after a database restart fails once and its connection is replaced.
+DB_HEALTH_CHECKS = env.bool("COT_DB_HEALTH_CHECKS", default=False)
 for _db in DATABASES.values():
     _db.setdefault("CONN_MAX_AGE", 60)
-    _db.setdefault("CONN_HEALTH_CHECKS", True)
+    _db.setdefault("CONN_HEALTH_CHECKS", DB_HEALTH_CHECKS)
+# Payload data trades a crash window (the last ~0.6 s of acknowledged measurements may be
+# lost if PostgreSQL itself crashes; nothing is ever corrupted) for ingest speed. Customer,
+# user and audit data in "default" always commit synchronously.
+TELEMETRY_SYNCHRONOUS_COMMIT = env.str("COT_TELEMETRY_SYNCHRONOUS_COMMIT", default="off")
+DATABASES["telemetry"].setdefault("OPTIONS", {})
+DATABASES["telemetry"]["OPTIONS"].setdefault("options", f"-c synchronous_commit={TELEMETRY_SYNCHRONOUS_COMMIT}")
 DATABASE_ROUTERS = ["cot.db_routers.TelemetryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,5 +1,6 @@
 """Top-level URLs: the cockpit, the REST API and its schema."""
 
+from django.conf import settings
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -21,3 +22,8 @@ urlpatterns = [
         name="api-docs",
     ),
 ]
+
+if settings.BENCH_ENDPOINTS:
+    from cot.bench_views import noop
+
+    urlpatterns.append(path("bench/noop", noop, name="bench-noop"))

@@ -1,20 +1,29 @@
-"""Cockpit pages for device groups and the rights users and roles hold on them."""
+"""Cockpit pages for device groups (with their tree) and the rights users and roles hold on them.
+
+The other device pages live in their own modules, imported at the end so that they
+register with the cockpit: ``admin_device`` (devices), ``admin_registry`` (types and
+registrations) and ``admin_payload`` (alarms and payload purges).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import NestedObjects, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import router
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from devices import services
-from devices.models import DeviceGroup
+from devices.models import Device, DeviceGroup
 from tenants import access
 from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user, report_service_error
 from tenants.admin_site import cockpit
@@ -22,11 +31,65 @@ from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, User
 
 
 class DeviceGroupForm(ServiceForm):
-    """A device group's name and description."""
+    """A device group's name, description and parent (for navigation; rights are not inherited)."""
 
     class Meta:
         model = DeviceGroup
-        fields = ("name", "description")
+        fields = ("name", "parent", "description")
+        help_texts = {"parent": "Where the group sits in the group tree. Rights are not inherited from it."}
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One row of the group tree: a visible group, its depth and its visible devices."""
+
+    group_id: int
+    name: str
+    depth: int
+    devices: int
+    subtree_devices: int
+
+
+def group_tree(user: User) -> list[TreeNode]:
+    """The groups ``user`` can see, depth first, each with the devices they can see in it.
+
+    Rights are not inherited down the tree, so a visible group whose parent is hidden
+    from the caller is shown as a root; hidden groups are neither shown nor named.
+    """
+    groups = {
+        row["pk"]: row for row in DeviceGroup.objects.restrict(user, Action.VIEW).values("pk", "name", "parent_id")
+    }
+    counts = dict(
+        Device.objects.restrict(user, Action.VIEW)
+        .filter(group__in=list(groups))
+        .order_by()
+        .values_list("group")
+        .annotate(total=Count("pk"))
+        .values_list("group", "total")
+    )
+    children: dict[int | None, list[int]] = {}
+    for pk, row in groups.items():
+        parent = row["parent_id"] if row["parent_id"] in groups else None
+        children.setdefault(parent, []).append(pk)
+    for kids in children.values():
+        kids.sort(key=lambda pk: groups[pk]["name"].lower())
+    nodes: list[TreeNode] = []
+    seen: set[int] = set()
+
+    def walk(pk: int, depth: int) -> int:
+        """Append ``pk``'s subtree; return the devices in it."""
+        seen.add(pk)
+        index = len(nodes)
+        nodes.append(TreeNode(pk, groups[pk]["name"], depth, counts.get(pk, 0), 0))
+        total = counts.get(pk, 0) + sum(walk(kid, depth + 1) for kid in children.get(pk, []) if kid not in seen)
+        nodes[index] = TreeNode(pk, groups[pk]["name"], depth, counts.get(pk, 0), total)
+        return total
+
+    for root in children.get(None, []):
+        walk(root, 0)
+    for pk in sorted(set(groups) - seen):  # only if stored rows ever formed a loop
+        walk(pk, 0)
+    return nodes
 
 
 class RightsForm(forms.Form):
@@ -58,13 +121,14 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """Device groups; administrators also manage who holds which rights on each."""
 
     form = DeviceGroupForm
-    list_display = ("name", "description")
+    list_display = ("name", "parent", "description")
+    list_select_related = ("parent",)
     search_fields = ("name",)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None and self._is_admin(request):
-            return ("name", "description", "rights_link")
-        return ("name", "description")
+            return ("name", "parent", "description", "rights_link")
+        return ("name", "parent", "description")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ("rights_link",) if obj is not None else ()
@@ -78,7 +142,7 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def create_object(self, request: HttpRequest, form: Any) -> DeviceGroup:
         data = form.cleaned_data
         return services.do_create_device_group(
-            name=data["name"], description=data["description"], actor=acting_user(request)
+            name=data["name"], description=data["description"], parent=data.get("parent"), actor=acting_user(request)
         )
 
     def update_object(self, request: HttpRequest, obj: DeviceGroup, form: Any) -> None:
@@ -89,13 +153,40 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def delete_object(self, request: HttpRequest, obj: DeviceGroup) -> None:
         services.do_delete_device_group(obj, actor=acting_user(request))
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        # Django names every protected row (subgroups, devices, registrations), including
+        # ones the caller cannot see; say only how many of each kind stand in the way.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            collector = NestedObjects(using=router.db_for_write(self.model))
+            collector.collect(objs)
+            kinds = Counter(str(row._meta.verbose_name_plural) for row in collector.protected)
+            protected = [f"{count} {label}" for label, count in sorted(kinds.items())]
+        return deleted, counts, perms_needed, protected
+
     def get_urls(self) -> list[URLPattern]:
         rights = path(
             "<path:object_id>/rights/",
             self.admin_site.admin_view(self.rights_view),
             name="devices_devicegroup_rights",
         )
-        return [rights, *super().get_urls()]
+        tree = path("tree/", self.admin_site.admin_view(self.tree_view), name="devices_devicegroup_tree")
+        return [tree, rights, *super().get_urls()]
+
+    def tree_view(self, request: HttpRequest) -> HttpResponse:
+        """The groups the caller can see as a tree, with device counts, each linking to its devices."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        devices_url = reverse(f"{self.admin_site.name}:devices_device_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Group tree",
+            "opts": self.opts,
+            "nodes": group_tree(acting_user(request)),
+            "devices_url": devices_url,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/devices/devicegroup/tree.html", context)
 
     @staticmethod
     def _is_admin(request: HttpRequest) -> bool:
@@ -144,3 +235,7 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                 kind = "user" if grant["user"] else "role"
                 holders.append({"kind": kind, "name": str(holder), "rights": grant["rights"]})
         return sorted(holders, key=lambda h: (h["kind"], h["name"]))
+
+
+# The other device pages register themselves with the cockpit on import.
+from devices import admin_device, admin_payload, admin_registry  # noqa: E402, F401

@@ -9,6 +9,13 @@ class DevicesConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from devices.models import DeviceGroup
+        from devices.models import Device, DeviceGroup, DeviceType
 
-        auditlog.register(DeviceGroup, include_fields=["name", "description", "tenant"])
+        auditlog.register(DeviceGroup, include_fields=["name", "description", "tenant", "parent"])
+        auditlog.register(DeviceType, include_fields=["manufacturer", "model", "certified", "certification_notes"])
+        # State the device reports (last seen, location, firmware) changes by set-based
+        # updates and is not an audit event; what people change about a device is.
+        auditlog.register(
+            Device,
+            include_fields=["external_id", "name", "type", "group", "status", "attributes", "certificate_fingerprint"],
+        )

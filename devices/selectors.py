@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Func,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils import timezone
 
-from devices.models import Device
+from audit.models import AuditEntry
+from devices.models import Alarm, Device, Event, Measurement, Operation
+from tenants.models import Action
 
 DEFAULT_HEARTBEAT_SECONDS = 300
 
@@ -30,3 +51,136 @@ def filter_online(queryset: QuerySet[Device], online: bool) -> QuerySet[Device]:
     without_type = Q(type__isnull=True, last_seen_at__gte=now - timedelta(seconds=2 * DEFAULT_HEARTBEAT_SECONDS))
     condition = with_type | without_type
     return queryset.filter(condition) if online else queryset.exclude(condition)
+
+
+# --- measurement charts --------------------------------------------------------------------
+
+DEFAULT_BUCKETS = 300
+MAX_SERIES = 12
+
+
+class DateBin(Func):
+    """PostgreSQL's ``date_bin(stride, source, origin)``: the start of the bucket holding ``source``."""
+
+    function = "date_bin"
+    output_field = DateTimeField()
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Aggregates of one series over one time bucket (starting at ``start``)."""
+
+    start: datetime
+    avg: float
+    min: float
+    max: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Series:
+    """One measurement series of a device, downsampled: at most one ``Bucket`` per stride."""
+
+    type: str
+    series: str
+    unit: str
+    points: list[Bucket]
+
+
+def bucket_stride(since: datetime, until: datetime, buckets: int) -> timedelta:
+    """The whole-second bucket width that splits ``[since, until)`` into at most ``buckets`` buckets."""
+    if until <= since or buckets < 1:
+        raise ValueError("An empty time range or no buckets.")
+    span = (until - since).total_seconds()
+    return timedelta(seconds=max(1, math.ceil(span / buckets)))
+
+
+def series_names(rows: QuerySet[Measurement], device_id: int, limit: int = MAX_SERIES) -> list[tuple[str, str]]:
+    """The distinct ``(type, series)`` pairs of a device, in order, at most ``limit``.
+
+    A loose index scan over ``(device_id, type, series, time)``: each step asks the index
+    for the first pair after the previous one, so the cost grows with the number of
+    series, not with the number of stored values.
+    """
+    rows = rows.filter(device_id=device_id).order_by("type", "series")
+    found: list[tuple[str, str]] = []
+    step = rows.values_list("type", "series").first()
+    while step is not None and len(found) < limit:
+        found.append(step)
+        kind, name = step
+        step = (
+            rows.filter(type=kind, series__gt=name).values_list("type", "series").first()
+            or rows.filter(type__gt=kind).values_list("type", "series").first()
+        )
+    return found
+
+
+def measurement_series(
+    user: Any,
+    device: Device,
+    *,
+    since: datetime,
+    until: datetime,
+    buckets: int = DEFAULT_BUCKETS,
+) -> list[Series]:
+    """A device's measurements in ``[since, until)``, downsampled in SQL to at most ``buckets`` points per series.
+
+    Reads the telemetry database through ``Measurement.objects.restrict(user, "view")``,
+    so a caller without access to the device gets no series at all. Each series is
+    aggregated by ``date_bin`` into buckets of equal width (average, minimum, maximum
+    and count per bucket) by one range scan of its index, however long its history.
+    """
+    rows = Measurement.objects.restrict(user, Action.VIEW)
+    stride = bucket_stride(since, until, buckets)
+    result = []
+    for kind, name in series_names(rows, device.pk):
+        aggregated = (
+            rows.filter(device_id=device.pk, type=kind, series=name, time__gte=since, time__lt=until)
+            .annotate(
+                bucket=DateBin(
+                    Value(stride, output_field=DurationField()),
+                    F("time"),
+                    Value(since, output_field=DateTimeField()),
+                )
+            )
+            .values("bucket")
+            .annotate(avg=Avg("value"), low=Min("value"), high=Max("value"), count=Count("id"), unit=Max("unit"))
+            .order_by("bucket")
+        )
+        points, unit = [], ""
+        for row in aggregated:
+            points.append(Bucket(row["bucket"], row["avg"], row["low"], row["high"], row["count"]))
+            unit = row["unit"] or unit
+        if points:
+            result.append(Series(type=kind, series=name, unit=unit, points=points))
+    return result
+
+
+# --- the device page -----------------------------------------------------------------------
+
+RECENT_ROWS = 20
+
+
+def recent_alarms(user: Any, device: Device, limit: int = RECENT_ROWS) -> list[Alarm]:
+    """The device's alarms the caller may see, open ones first, newest first."""
+    rows = Alarm.objects.restrict(user, Action.VIEW).filter(device_id=device.pk)
+    cleared_last = Case(When(status=Alarm.Status.CLEARED, then=Value(1)), default=Value(0))
+    return list(rows.order_by(cleared_last, "-last_time", "-id")[:limit])
+
+
+def recent_events(user: Any, device: Device, limit: int = RECENT_ROWS) -> list[Event]:
+    """The device's newest events the caller may see."""
+    return list(Event.objects.restrict(user, Action.VIEW).filter(device_id=device.pk).order_by("-time", "-id")[:limit])
+
+
+def recent_operations(user: Any, device: Device, limit: int = RECENT_ROWS) -> list[Operation]:
+    """The device's newest operations the caller may see."""
+    rows = Operation.objects.restrict(user, Action.VIEW).filter(device=device.pk).select_related("created_by")
+    return list(rows.order_by("-id")[:limit])
+
+
+def device_audit_entries(user: Any, device: Device, limit: int = RECENT_ROWS) -> list[AuditEntry]:
+    """Audit entries about the device itself; only callers who may read the trail see any."""
+    content_type = ContentType.objects.get_for_model(Device)
+    rows = AuditEntry.objects.restrict(user, Action.VIEW).filter(content_type=content_type, object_pk=str(device.pk))
+    return list(rows.order_by("-id")[:limit])

@@ -1,11 +1,60 @@
 #!/usr/bin/env bash
-# `make bench`: run the benchmarks in bench/ and print their table.
+# `make bench`: the benchmarks in bench/ against a throwaway PostgreSQL and Redis under
+# var/bench/ (removed first), served by gunicorn as deployed; prints one table.
+# Never part of `make test`. Extra arguments go to `python -m bench` (e.g. `ingest list`);
+# COT_BENCH_ROUNDS / COT_BENCH_SECONDS set the rounds per figure and their length,
+# PG_FSYNC=off runs PostgreSQL without fsync (see docs/performance.md).
 source "$(dirname "$0")/services.sh"
 cd "$ROOT"
-shopt -s nullglob
-benches=(bench/bench_*.py)
-if [ ${#benches[@]} -eq 0 ]; then
-  log "No benchmarks yet."
-  exit 0
+
+PG_PORT="${COT_BENCH_PG_PORT:-55600}"
+REDIS_PORT="${COT_BENCH_REDIS_PORT:-56600}"
+TMP="$ROOT/var/bench"
+
+ensure_system_packages
+if ! command -v wrk >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || die "wrk is needed for the load: sudo apt-get install wrk"
+  log "Installing wrk"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
 fi
-for b in "${benches[@]}"; do "$ROOT/.venv/bin/python" "$b"; done
+
+stop_gunicorn() {
+  local pid
+  pid="$(cat "$TMP/gunicorn.pid" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
+  return 0
+}
+cleanup() {
+  stop_gunicorn
+  stop_postgres "$TMP/pg"
+  stop_redis "$REDIS_PORT"
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A previous run's leftovers (if it was killed) go first, then its data.
+cleanup
+rm -rf "$TMP"
+mkdir -p "$TMP"
+start_postgres "$TMP/pg" "$PG_PORT"
+start_redis "$TMP/redis" "$REDIS_PORT"
+create_database "$PG_PORT" cot
+create_database "$PG_PORT" cot_telemetry
+
+# Always our own servers, whatever the calling shell points at. For what-if runs, the
+# COT_BENCH_*_QUERY variables append connection settings (django-environ URL query),
+# e.g. COT_BENCH_TELEMETRY_QUERY='options=-c%20synchronous_commit%3Doff'.
+export DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot${COT_BENCH_DATABASE_QUERY:+?$COT_BENCH_DATABASE_QUERY}"
+export TELEMETRY_DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot_telemetry${COT_BENCH_TELEMETRY_QUERY:+?$COT_BENCH_TELEMETRY_QUERY}"
+export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export CELERY_BROKER_URL="$REDIS_URL"
+export COT_ENV=development DEBUG=false LOG_LEVEL=WARNING DJANGO_SETTINGS_MODULE=cot.settings
+
+PY="$ROOT/.venv/bin/python"
+log "Migrating"
+"$PY" manage.py migrate --noinput >/dev/null
+"$PY" manage.py migrate --database telemetry --noinput >/dev/null
+log "Running benchmarks (a few minutes)"
+"$PY" -m bench "$@"

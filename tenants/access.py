@@ -244,6 +244,15 @@ def _tenant_readable(qs: Any, caller: Caller, action: str) -> Any:
     return qs if action == Action.VIEW or caller.acts_as_admin else qs.none()
 
 
+def _payload_purge_rule(qs: Any, caller: Caller, action: str) -> Any:
+    # Progress of purge jobs: administrators see every one of the tenant, others those
+    # they started; rows are written by the job alone, never changed by anyone.
+    if action != Action.VIEW:
+        return qs.none()
+    qs = pinned(qs, caller)
+    return qs if caller.acts_as_admin else qs.filter(created_by=caller.user.pk)
+
+
 def _payload_rule(qs: Any, caller: Caller, action: str) -> Any:
     """Payload rows (telemetry database) follow their device's rights.
 
@@ -270,6 +279,7 @@ _RULES: dict[str, Callable[[Any, Caller, str], Any]] = {
     "devices.Operation": _in_granted_groups("device__group_id"),
     "devices.DeviceType": _tenant_readable,
     "devices.DeviceRegistration": _admin_only,
+    "devices.PayloadPurge": _payload_purge_rule,
     "devices.Measurement": _payload_rule,
     "devices.Event": _payload_rule,
     "devices.Alarm": _payload_rule,

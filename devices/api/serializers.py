@@ -14,11 +14,14 @@ from tenants.models import DEVICE_GROUP_RIGHTS, Role, User
 
 
 class DeviceGroupSerializer(StrictModelSerializer):
-    """A device group."""
+    """A device group; ``parent`` places it in the tree (rights are not inherited)."""
+
+    # DRF moves declared fields off the class; only the stubs see a clash with Serializer.parent.
+    parent = ScopedRelatedField(DeviceGroup, required=False, allow_null=True)  # type: ignore[assignment]
 
     class Meta:
         model = DeviceGroup
-        fields = ["id", "name", "description"]
+        fields = ["id", "name", "description", "parent"]
 
     def create(self, validated_data: dict[str, Any]) -> DeviceGroup:
         return services.do_create_device_group(actor=self.actor, **validated_data)

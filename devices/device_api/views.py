@@ -168,7 +168,7 @@ def location(request: HttpRequest, device: Device, payload: Any) -> JsonResponse
         if isinstance(value, bool) or not isinstance(value, int | float) or not -bound <= value <= bound:
             errors[name] = f"A number between -{bound:g} and {bound:g}."
         values[name] = value
-    located_at = validation._time(payload.get("time"), errors, timezone.now())
+    located_at = validation._time(payload.get("time"), errors, validation.Clock.current())
     if errors:
         raise PayloadError(errors)
     store.touch_device(device, timezone.now(), 0, located_at=located_at, **values)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 import audit
 from devices.models import DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission
@@ -14,17 +14,31 @@ from tenants.access import caller_for
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, Tenant, User
 from tenants.services import access_by_id, require_add, tenant_for_write
 
+GROUP_FIELDS = ("name", "description", "parent")
+# Key of the advisory lock that serialises tree changes within one tenant (``grp``).
+_TREE_LOCK = 0x677270
+# Bounds the walk up the tree even if stored rows were ever to form a loop.
+MAX_TREE_DEPTH = 1000
+
 
 @transaction.atomic
 def do_create_device_group(
-    *, name: str, description: str = "", actor: User | None, tenant: Tenant | None = None
+    *,
+    name: str,
+    description: str = "",
+    parent: DeviceGroup | None = None,
+    actor: User | None,
+    tenant: Tenant | None = None,
 ) -> DeviceGroup:
-    """Create a device group in the actor's tenant."""
+    """Create a device group in the actor's tenant, optionally under ``parent``."""
     require_add(actor, DeviceGroup)
     tenant = tenant_for_write(actor, tenant)
     if DeviceGroup.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationError({"name": f"A device group named '{name}' already exists."})
-    group = DeviceGroup(tenant=tenant, name=name, description=description)
+    if parent is not None:
+        _lock_tree(tenant.pk)
+        _check_parent(actor, tenant.pk, None, parent)
+    group = DeviceGroup(tenant=tenant, name=name, description=description, parent=parent)
     group.full_clean()
     group.save()
     return group
@@ -32,17 +46,81 @@ def do_create_device_group(
 
 @transaction.atomic
 def do_update_device_group(group: DeviceGroup, changes: dict[str, Any], *, actor: User | None) -> DeviceGroup:
-    """Rename or describe a group (auditlog records the field changes)."""
+    """Rename, describe or move a group in the tree (auditlog records name and description).
+
+    A new ``parent`` must be a group of the same tenant on which the actor holds
+    ``change`` (administrators: any), and never the group itself or one of its own
+    subgroups. Moving a group changes navigation only: rights stay on each group.
+    """
     if actor is not None:
         group = access_by_id(actor, DeviceGroup, group.pk, Action.CHANGE)
+    unknown = set(changes) - set(GROUP_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown device group fields: {', '.join(sorted(unknown))}.")
     name = changes.get("name")
     if name and DeviceGroup.objects.filter(tenant=group.tenant_id, name=name).exclude(pk=group.pk).exists():
         raise ValidationError({"name": f"A device group named '{name}' already exists."})
+    old_parent = group.parent_id
+    if "parent" in changes:
+        parent = changes["parent"]
+        _lock_tree(group.tenant_id)
+        if parent is not None:
+            _check_parent(actor, group.tenant_id, group, parent)
     for key, value in changes.items():
         setattr(group, key, value)
     group.full_clean()
     group.save()
+    if group.parent_id != old_parent:
+        audit.record(
+            "group.move",
+            tenant=group.tenant_id,
+            target=group,
+            changes={"parent": [old_parent, group.parent_id]},
+            actor=actor,
+        )
     return group
+
+
+def _lock_tree(tenant_id: int) -> None:
+    """Serialise parent changes per tenant: two concurrent moves cannot close a cycle."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_TREE_LOCK, tenant_id])
+
+
+def _check_parent(actor: User | None, tenant_id: int, group: DeviceGroup | None, parent: DeviceGroup) -> None:
+    """Refuse a parent of another tenant, one the actor may not change, or a cycle."""
+    if actor is not None:
+        reachable = DeviceGroup.objects.restrict(actor, Action.CHANGE).filter(pk=parent.pk).exists()
+        if not reachable:
+            raise ValidationError({"parent": "You may not place groups under that group."})
+    if parent.tenant_id != tenant_id:
+        raise ValidationError({"parent": "Unknown group."})
+    if group is None:
+        return
+    if group.pk in ancestor_ids(parent):
+        raise ValidationError(
+            {"parent": f"'{parent}' is '{group}' itself or one of its subgroups; a group cannot be placed under it."}
+        )
+
+
+def ancestor_ids(group: DeviceGroup) -> list[int]:
+    """``group``'s id followed by those of its parent, grandparent, … up to its root (one query)."""
+    table = connection.ops.quote_name(DeviceGroup._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE up(id, parent_id, depth) AS (
+                SELECT id, parent_id, 0 FROM {table} WHERE id = %s
+                UNION
+                SELECT g.id, g.parent_id, up.depth + 1
+                FROM {table} g JOIN up ON g.id = up.parent_id
+                WHERE up.depth < %s
+            )
+            SELECT id FROM up ORDER BY depth
+            """,  # noqa: S608 - the table name comes from the model, values are parameters
+            [group.pk, MAX_TREE_DEPTH],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 @transaction.atomic

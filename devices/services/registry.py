@@ -136,7 +136,8 @@ def _bulk_targets(actor: User, device_ids: list[int], action: str) -> Any:
 @transaction.atomic
 def do_move_devices(device_ids: list[int], group: DeviceGroup | None, *, actor: User) -> int:
     """Move devices into ``group`` in one statement; all or none."""
-    if group is not None and not _may_place_in(actor, group):
+    if not _may_place_in(actor, group):
+        # Only administrators take devices out of every group (and so out of others' reach).
         raise ValidationError({"group": "You may not move devices into that group."})
     if group is not None and group.tenant_id != access_tenant(actor).pk:
         raise ValidationError({"group": "Unknown group."})

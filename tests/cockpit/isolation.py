@@ -45,7 +45,7 @@ class Scene:
     foreign: Any
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=["default", "telemetry"])
 class AdminIsolationChecks:
     """Mix into a test class; set the attributes below."""
 

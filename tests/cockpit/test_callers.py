@@ -9,7 +9,7 @@ from django.test import Client, RequestFactory
 from django.urls import NoReverseMatch, reverse
 
 from audit.models import AuditEntry, tenant_id_of
-from devices.models import DeviceGroup
+from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration, DeviceType, PayloadPurge
 from tenants.admin_mixins import TenantScopedAdminMixin
 from tenants.admin_site import cockpit
 from tenants.models import ApiToken, Role, SupportGrant, Tenant, User
@@ -154,6 +154,7 @@ def test_anonymous_and_unverified_sessions_are_sent_to_login(acme_admin):
 
 def test_every_cockpit_admin_is_tenant_scoped():
     covered = {Tenant, User, Role, ApiToken, DeviceGroup, AuditEntry, SupportGrant}
+    covered |= {Device, DeviceType, DeviceRegistration, Alarm, PayloadPurge}
     for model, model_admin in cockpit._registry.items():
         assert isinstance(model_admin, TenantScopedAdminMixin), model
         assert model in covered, f"{model.__name__} has no cross-tenant tests in tests/cockpit"

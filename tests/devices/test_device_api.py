@@ -242,3 +242,11 @@ def test_certificate_pinning_is_checked_only_from_trusted_proxies(acme, settings
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     assert heartbeat("AB" * 32) == 200
     assert heartbeat("cd" * 32) == 401
+
+
+def test_huge_integer_value_is_a_400_not_a_500(acme):
+    _, credential = make_device(acme)
+    body = '{"type": "T", "series": "s", "value": 1' + "0" * 400 + "}"
+    response = device_client(credential).post("/api/device/v1/measurements", body, content_type="application/json")
+    assert response.status_code == 400
+    assert "value" in response.json()["items"]["0"]

@@ -105,3 +105,43 @@ def test_model_changes_are_audited_with_token_actor(acme, acme_admin):
     assert entry.actor == acme_admin
     assert "via API token cot_pat_" in entry.actor_label
     assert entry.cid  # request id
+
+
+def test_parent_places_groups_in_a_tree_without_cycles_or_foreign_parents(acme, globex, acme_admin):
+    client = api_client(acme_admin)
+    root = client.post("/api/v1/device-groups/", {"name": "Germany"}, format="json").json()
+    child = client.post("/api/v1/device-groups/", {"name": "Berlin", "parent": root["id"]}, format="json")
+    assert child.status_code == 201, child.content
+    cycle = client.patch(f"/api/v1/device-groups/{root['id']}/", {"parent": child.json()["id"]}, format="json")
+    assert cycle.status_code == 400
+    foreign = make_group(globex)
+    response = client.post("/api/v1/device-groups/", {"name": "X", "parent": foreign.pk}, format="json")
+    assert response.status_code == 400
+    assert "parent" in response.json()
+
+
+def test_standard_user_cannot_take_devices_out_of_every_group(acme):
+    from tests.factories import make_device
+
+    group = make_group(acme)
+    device, _ = make_device(acme, group=group)
+    user = make_user(acme, Role.Kind.STANDARD)
+    grant(group, ["view", "change"], user=user)
+    response = api_client(user).post(
+        "/api/v1/devices/bulk/move/", {"devices": [device.pk], "group": None}, format="json"
+    )
+    assert response.status_code == 400
+    device.refresh_from_db()
+    assert device.group == group
+
+
+def test_device_changes_are_audited(acme, acme_admin):
+    from tests.factories import make_device
+
+    device, _ = make_device(acme)
+    api_client(acme_admin).patch(f"/api/v1/devices/{device.pk}/", {"name": "Pump 7"}, format="json")
+    entry = AuditEntry.objects.filter(
+        event="model.update", content_type__model="device", object_pk=str(device.pk)
+    ).get()
+    assert entry.changes["name"][1] == "Pump 7"
+    assert entry.actor == acme_admin
