@@ -30,7 +30,7 @@ SECONDS = float(os.environ.get("COT_BENCH_SECONDS", "6"))
 WARMUP_SECONDS = 3.0
 # As deploy/gunicorn.conf.py computes them; the throughput loads keep every thread busy.
 GUNICORN_WORKERS = int(os.environ.get("COT_WEB_WORKERS", max(2, os.cpu_count() or 1)))
-GUNICORN_THREADS = int(os.environ.get("COT_WEB_THREADS", 2))
+GUNICORN_THREADS = int(os.environ.get("COT_WEB_THREADS", 2))  # as deploy/gunicorn.conf.py
 # Hard ceiling on any wrk run beyond its own duration: nothing here can hang.
 WRK_GRACE_SECONDS = 30
 
