@@ -16,7 +16,7 @@ from django.urls import URLPattern, path, reverse
 from devices.admin_actions import report_refusal
 from devices.models import Device, DeviceRegistration, DeviceType
 from devices.services import registration, registry
-from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user
+from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user
 from tenants.admin_site import cockpit
 from tenants.models import Action
 
@@ -112,7 +112,7 @@ class CsvUploadForm(forms.Form):
 
 
 @admin.register(DeviceRegistration, site=cockpit)
-class DeviceRegistrationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class DeviceRegistrationAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Administrators expect devices one by one or from CSV, and accept them in bulk."""
 
     form = RegistrationForm
@@ -126,15 +126,6 @@ class DeviceRegistrationAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if obj is None:
             return ("external_id", "registration_token", "type", "group")
         return ("external_id", "status", "type", "group", "device", "failed_attempts", "created_at", "accepted_at")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return () if obj is None else self.get_fields(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_accept_permission(self, request: HttpRequest) -> bool:
         """Whoever may change registrations (administrators)."""

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenants import access, services
-from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user
+from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user
 from tenants.admin_site import cockpit
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, ApiToken, Role, Tenant, User
 
@@ -276,7 +276,7 @@ class ApiTokenForm(ServiceForm):
 
 
 @admin.register(ApiToken, site=cockpit)
-class ApiTokenAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class ApiTokenAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Tokens are created for the requesting user (secret shown once) and revoked, never edited."""
 
     form = ApiTokenForm
@@ -291,19 +291,10 @@ class ApiTokenAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return ("name", "scope", "days")
         return ("name", "owner", "scope", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return () if obj is None else self.get_fields(request, obj)
-
     @admin.display(description="owner", ordering="user__email")
     def owner(self, obj: ApiToken) -> str:
         """The e-mail address of the token's owner."""
         return obj.user.email
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         """Whoever may revoke at least one visible token (owners: theirs; administrators: all)."""

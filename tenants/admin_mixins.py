@@ -298,3 +298,20 @@ class TenantScopedAdminMixin(_AdminBase):
 
     def log_deletions(self, request: HttpRequest, queryset: Any) -> None:  # type: ignore[override]
         return None
+
+
+class CreateOnlyAdminMixin(_AdminBase):
+    """For rows made in the cockpit and then only shown (tokens, grants, registrations).
+
+    Put it before ``TenantScopedAdminMixin``: after creation the page is read-only, and
+    nothing is changed or deleted through the form (revoking and accepting are actions).
+    """
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from audit.models import AuditEntry
 from tenants import services
 from tenants.admin import run_for_each
-from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user
+from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user
 from tenants.admin_site import cockpit
 from tenants.models import Action, SupportGrant
 
@@ -28,7 +28,7 @@ class SupportGrantForm(ServiceForm):
 
 
 @admin.register(SupportGrant, site=cockpit)
-class SupportGrantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class SupportGrantAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Customer administrators grant platform support time-limited access and watch what it does."""
 
     form = SupportGrantForm
@@ -37,15 +37,6 @@ class SupportGrantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_filter = ("scope",)
     search_fields = ("reason", "engineer_email")
     actions = ("revoke",)
-    readonly_fields = (
-        "status_label",
-        "engineer_label",
-        "created_by",
-        "created_at",
-        "expires_at",
-        "revoked_at",
-        "activity",
-    )
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -61,9 +52,6 @@ class SupportGrantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             "revoked_at",
             "activity",
         )
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return () if obj is None else self.get_fields(request, obj)
 
     @admin.display(description="status")
     def status_label(self, obj: SupportGrant) -> str:
@@ -82,12 +70,6 @@ class SupportGrantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         url = reverse("cockpit:tenants_supportgrant_activity", args=(obj.pk,))
         count = AuditEntry.objects.filter(tenant=obj.tenant_id, support_grant_id=obj.pk).count()
         return format_html('<a href="{}" id="grant-activity">{} recorded actions</a>', url, count)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         """Administrators revoke their tenant's grants."""
