@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -28,9 +29,10 @@ HTTP_PORT = int(os.environ.get("COT_BENCH_HTTP_PORT", "55602"))
 ROUNDS = int(os.environ.get("COT_BENCH_ROUNDS", "3"))
 SECONDS = float(os.environ.get("COT_BENCH_SECONDS", "6"))
 WARMUP_SECONDS = 3.0
-# As deploy/gunicorn.conf.py computes them; the throughput loads keep every thread busy.
-GUNICORN_WORKERS = int(os.environ.get("COT_WEB_WORKERS", max(2, os.cpu_count() or 1)))
-GUNICORN_THREADS = int(os.environ.get("COT_WEB_THREADS", 2))  # as deploy/gunicorn.conf.py
+# Read from deploy/gunicorn.conf.py itself; the throughput loads keep every thread busy.
+_GUNICORN_CONF = runpy.run_path(str(Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"))
+GUNICORN_WORKERS = int(_GUNICORN_CONF["workers"])
+GUNICORN_THREADS = int(_GUNICORN_CONF["threads"])
 # Hard ceiling on any wrk run beyond its own duration: nothing here can hang.
 WRK_GRACE_SECONDS = 30
 

@@ -27,7 +27,7 @@ from devices.models import Device, Measurement
 
 BATCH = 1000
 DEVICES = 20
-# One request in flight per gunicorn thread (2 workers x 2 threads here); the COPY
+# One request in flight per gunicorn thread (workers x threads); the COPY
 # reference uses as many parallel connections.
 CONNECTIONS = GUNICORN_WORKERS * GUNICORN_THREADS
 ENDPOINT = "/api/device/v1/measurements"

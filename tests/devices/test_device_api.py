@@ -139,6 +139,8 @@ def test_batch_is_all_or_nothing_with_per_item_errors(acme):
         ('{"type": "T", "series": "s", "value": 1, "extra": 1}', 400),
         ('{"type": "T", "series": "s", "value": 1, "time": "2020-01-01T00:00:00"}', 400),
         ("[]", 400),
+        ('{"type": ["T"], "series": {"s": 1}, "value": 1}', 400),
+        ('[{"type": "T", "series": "s", "value": 1}, {"type": "T", "series": "s", "value": 1, "time": [1]}]', 400),
         ("{nope", 400),
         ('"text"', 400),
     ],
