@@ -12,6 +12,7 @@ from django.db import connections, router
 from django.http import HttpRequest
 
 from audit.request_meta import is_trusted_proxy
+from cot.prepared import execute_prepared
 from devices.models import Device
 from tenants.models import Tenant
 from tenants.tokens import secret_digest
@@ -103,11 +104,10 @@ def device_by_digest(digest: str) -> Device | None:
     alias = router.db_for_read(Device)
     lookup = _lookup(alias)
     connection = connections[alias]
-    with connection.cursor() as cursor:
-        cursor.execute(lookup.sql, [digest])
-        row = cursor.fetchone()
-    if row is None:
+    rows = execute_prepared(connection, "cot_device_by_digest", lookup.sql, [digest])
+    if not rows:
         return None
+    (row,) = rows
     values = []
     for value, (functions, expression) in zip(row, lookup.converters, strict=True):
         for convert in functions:

@@ -10,6 +10,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from cot.db_routers import TELEMETRY_ALIAS
+from cot.prepared import execute_prepared
 from devices.models import Device, Event
 
 
@@ -23,12 +24,13 @@ def store_measurements(device: Device, rows: list[tuple[Any, ...]]) -> int:
     if len(rows) == 1:
         # One row: a plain INSERT is one message where COPY needs a protocol exchange.
         ((time, kind, series, value, unit),) = rows
-        with connections[TELEMETRY_ALIAS].cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO devices_measurement (tenant_id, device_id, time, type, series, value, unit)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [device.tenant_id, device.pk, time, kind, series, float(value), unit],
-            )
+        execute_prepared(
+            connections[TELEMETRY_ALIAS],
+            "cot_insert_measurement",
+            "INSERT INTO devices_measurement (tenant_id, device_id, time, type, series, value, unit)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [device.tenant_id, device.pk, time, kind, series, float(value), unit],
+        )
         return 1
     prefix = f"{device.tenant_id}\t{device.pk}\t"
     buffer = io.StringIO(

@@ -27,3 +27,14 @@ def test_payload_database_commits_asynchronously_and_customer_data_synchronously
             cursor.execute("SHOW synchronous_commit")
             seen[alias] = cursor.fetchone()[0]
     assert seen == {"default": "on", "telemetry": "off"}
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
+def test_prepared_statements_survive_a_new_connection():
+    from cot.prepared import execute_prepared
+
+    connection = connections["default"]
+    assert execute_prepared(connection, "cot_test_add", "SELECT %s::int + %s::int", [2, 3]) == [(5,)]
+    assert execute_prepared(connection, "cot_test_add", "SELECT %s::int + %s::int", [4, 5]) == [(9,)]
+    connection.close()  # a reconnect loses the session's prepared statements
+    assert execute_prepared(connection, "cot_test_add", "SELECT %s::int + %s::int", [1, 1]) == [(2,)]
