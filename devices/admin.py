@@ -126,7 +126,7 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     search_fields = ("name",)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is not None and self._is_admin(request):
+        if obj is not None and access.manages_rights(request.user):
             return ("name", "parent", "description", "rights_link")
         return ("name", "parent", "description")
 
@@ -188,15 +188,10 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/devices/devicegroup/tree.html", context)
 
-    @staticmethod
-    def _is_admin(request: HttpRequest) -> bool:
-        caller = access.caller_for(request.user)
-        return caller is not None and caller.is_admin
-
     def rights_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """List the holders of rights on a group and replace one holder's rights."""
         group = self.get_object(request, unquote(object_id))  # 404 when out of reach
-        if not self._is_admin(request):
+        if not access.manages_rights(request.user):
             raise PermissionDenied
         actor = acting_user(request)
         form = RightsForm(request.POST or None, actor=actor)

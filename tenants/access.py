@@ -142,15 +142,10 @@ def caller_for(user: Any) -> Caller | None:
     return Caller(user=user, tenant=tenant, role=role, read_only=read_only)
 
 
-def pin_to_tenant(qs: Q_T, tenant_id: int) -> Q_T:
-    """Only rows of one tenant, following the model's ``tenant_lookup``."""
-    lookup = getattr(qs.model, "tenant_lookup", "tenant")
-    return qs.filter(**{lookup: tenant_id})
-
-
 def pinned(qs: Q_T, caller: Caller) -> Q_T:
-    """The first step of every rule: only rows of the caller's own tenant."""
-    return pin_to_tenant(qs, caller.tenant.pk)
+    """The first step of every rule: only rows of the caller's tenant (``tenant_lookup`` leads there)."""
+    lookup = getattr(qs.model, "tenant_lookup", "tenant")
+    return qs.filter(**{lookup: caller.tenant.pk})
 
 
 def _tenant_rule(qs: Any, caller: Caller, action: str) -> Any:
@@ -320,6 +315,12 @@ def can_add(user: Any, model: type[models.Model]) -> bool:
     rule = _ADD_RULES.get(model._meta.label)
     label = model._meta.label
     return caller is not None and rule is not None and caller.allows(Action.ADD, label) and rule(caller)
+
+
+def manages_rights(user: Any) -> bool:
+    """Whether ``user`` may see and change who holds rights on device groups (administrators)."""
+    caller = caller_for(user)
+    return caller is not None and caller.is_admin
 
 
 def require_caller(user: Any) -> Caller:

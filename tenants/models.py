@@ -214,13 +214,6 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.is_active
 
 
-class ApiTokenQuerySet(TenantQuerySet):
-    """API tokens, with the usable ones picked out for authentication."""
-
-    def usable(self) -> ApiTokenQuerySet:
-        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
-
-
 class ApiToken(models.Model):
     """A named, scoped, expiring API credential of one user.
 
@@ -242,7 +235,7 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = ApiTokenQuerySet.as_manager()
+    objects = TenantQuerySet.as_manager()
     tenant_lookup = "user__tenant"
 
     class Meta:

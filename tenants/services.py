@@ -38,13 +38,9 @@ CUSTOMER_BUILTIN_ROLES = (
 PROVIDER_BUILTIN_ROLES = (("Operator", Role.Kind.OPERATOR), ("Support", Role.Kind.SUPPORT))
 
 
-def access_by_id(actor: User | None, model: type[M], pk: Any, action: str, *, tenant: Tenant | None = None) -> M:
+def access_by_id(actor: User, model: type[M], pk: Any, action: str) -> M:
     """The row ``pk`` if ``actor`` may ``action`` it; 404 alike for missing and out of reach."""
-    qs = model._default_manager.all()
-    if actor is not None:
-        qs = qs.restrict(actor, action)  # type: ignore[attr-defined]
-    elif tenant is not None:
-        qs = access.pin_to_tenant(qs, tenant.pk)
+    qs = model._default_manager.all().restrict(actor, action)  # type: ignore[attr-defined]
     try:
         return qs.get(pk=pk)
     except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):

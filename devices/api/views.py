@@ -30,7 +30,7 @@ from devices.api.serializers import (
 from devices.filters import AlarmFilter, DeviceFilter, EventFilter, MeasurementFilter, OperationFilter
 from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration, DeviceType, Event, Measurement, Operation
 from devices.services import registration, registry
-from tenants.access import require_caller
+from tenants.access import manages_rights
 from tenants.models import Action
 
 
@@ -52,7 +52,7 @@ class DeviceGroupViewSet(ModelViewSet):
     @action(detail=True, methods=["get"], url_path="rights", serializer_class=DeviceGroupRightsSerializer)
     def rights(self, request: Request, pk: Any = None) -> Response:
         group = self.get_object()
-        if not require_caller(request.user).is_admin:
+        if not manages_rights(request.user):
             raise PermissionDenied("Only administrators see who holds rights.")
         return Response(services.rights_on(group))
 

@@ -43,16 +43,16 @@ def parse_json(body: bytes) -> Any:
         raise PayloadError({"detail": f"Malformed JSON: {exc}"}) from None
 
 
-def as_items(payload: Any) -> tuple[list[Any], bool]:
-    """One object or a list of them; the flag says whether a list was sent."""
+def as_items(payload: Any) -> list[Any]:
+    """One object or a list of them, as a list."""
     if isinstance(payload, dict):
-        return [payload], False
+        return [payload]
     if isinstance(payload, list):
         if not payload:
             raise PayloadError({"detail": "The batch is empty."})
         if len(payload) > settings.DEVICE_MAX_BATCH:
             raise PayloadError({"detail": f"At most {settings.DEVICE_MAX_BATCH} items per request."}, 413)
-        return payload, True
+        return payload
     raise PayloadError({"detail": "Send one JSON object or a list of objects."})
 
 

@@ -128,7 +128,7 @@ def register(request: HttpRequest) -> JsonResponse:
 @device_endpoint("POST")
 def measurements(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
     """One measurement or a batch; all stored or none."""
-    items, _ = validation.as_items(payload)
+    items = validation.as_items(payload)
     rows = validation.validate_all(items, validation.measurement)
     return JsonResponse({"stored": store.store_measurements(device, rows)}, status=201)
 
@@ -136,7 +136,7 @@ def measurements(request: HttpRequest, device: Device, payload: Any) -> JsonResp
 @device_endpoint("POST")
 def events(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
     """One event or a batch; all stored or none."""
-    items, _ = validation.as_items(payload)
+    items = validation.as_items(payload)
     rows = validation.validate_all(items, validation.event)
     return JsonResponse({"stored": store.store_events(device, rows)}, status=201)
 
@@ -144,7 +144,7 @@ def events(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
 @device_endpoint("POST")
 def alarms(request: HttpRequest, device: Device, payload: Any) -> JsonResponse:
     """Raise alarms; repeats of an open alarm type count up."""
-    items, _ = validation.as_items(payload)
+    items = validation.as_items(payload)
     rows = validation.validate_all(items, validation.alarm)
     return JsonResponse({"alarms": store.store_alarms(device, rows)}, status=201)
 

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 
 import audit
 from devices.models import DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission
-from tenants.access import caller_for
+from tenants.access import manages_rights
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, Tenant, User
 from tenants.services import access_by_id, require_add, tenant_for_write
 
@@ -142,7 +142,7 @@ def do_set_device_group_rights(
     """
     if actor is not None:
         group = access_by_id(actor, DeviceGroup, group.pk, Action.CHANGE)
-        if not (caller := caller_for(actor)) or not caller.is_admin:
+        if not manages_rights(actor):
             raise ValidationError("Only administrators manage rights.")
     if (user is None) == (role is None):
         raise ValidationError("Grant rights to exactly one user or one role.")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 import audit
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
-from tenants.access import caller_for
+from tenants.access import caller_for, require_caller
 from tenants.models import Action, Tenant, User
 from tenants.services import access_by_id, require_add, tenant_for_write
 from tenants.tokens import new_secret, secret_digest, shown_prefix
@@ -139,12 +139,12 @@ def do_move_devices(device_ids: list[int], group: DeviceGroup | None, *, actor: 
     if not _may_place_in(actor, group):
         # Only administrators take devices out of every group (and so out of others' reach).
         raise ValidationError({"group": "You may not move devices into that group."})
-    if group is not None and group.tenant_id != access_tenant(actor).pk:
+    if group is not None and group.tenant_id != require_caller(actor).tenant.pk:
         raise ValidationError({"group": "Unknown group."})
     moved = _bulk_targets(actor, device_ids, Action.CHANGE).update(group=group)
     audit.record(
         "device.move",
-        tenant=access_tenant(actor),
+        tenant=require_caller(actor).tenant,
         data={"devices": sorted(set(device_ids)), "group": group.pk if group else None},
         actor=actor,
     )
@@ -159,7 +159,9 @@ def do_block_devices(device_ids: list[int], *, actor: User) -> int:
         .exclude(status=Device.Status.DECOMMISSIONED)
         .update(status=Device.Status.BLOCKED)
     )
-    audit.record("device.block", tenant=access_tenant(actor), data={"devices": sorted(set(device_ids))}, actor=actor)
+    audit.record(
+        "device.block", tenant=require_caller(actor).tenant, data={"devices": sorted(set(device_ids))}, actor=actor
+    )
     return blocked
 
 
@@ -173,14 +175,6 @@ def do_unblock_device(device: Device, *, actor: User) -> Device:
     device.status = Device.Status.ACTIVE
     audit.record("device.unblock", tenant=device.tenant_id, target=device, actor=actor)
     return device
-
-
-def access_tenant(actor: User) -> Tenant:
-    """The tenant ``actor`` works in (their own, or a support grant's)."""
-    caller = caller_for(actor)
-    if caller is None:
-        raise PermissionDenied("Your account has no access.")
-    return caller.tenant
 
 
 @transaction.atomic

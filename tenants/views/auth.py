@@ -30,10 +30,10 @@ from django_otp.middleware import is_verified
 from django_otp.models import Device
 
 import audit
+from tenants import two_factor
 from tenants.forms import BAD_CODE_MESSAGE, THROTTLED_MESSAGE, OTPCodeForm, PasswordLoginForm
 from tenants.models import User
 from tenants.policy import requires_two_factor
-from tenants.views import two_factor
 
 LOCKOUT_MESSAGE = "Too many failed logins. Try again later or ask your administrator."
 EXPIRED_MESSAGE = "Your login has expired. Please enter your e-mail and password again."

@@ -28,8 +28,8 @@ from audit.models import AuditEntry
 from tenants.forms import BAD_CODE_MESSAGE, LOGIN_FAILED_MESSAGE, SUSPENDED_MESSAGE, THROTTLED_MESSAGE
 from tenants.models import User
 from tenants.services import do_set_password, do_set_tenant_status, do_update_tenant_policy
+from tenants.two_factor import confirm_enrolment, enrolment_device
 from tenants.views.auth import EXPIRED_MESSAGE, LOCKOUT_MESSAGE, PENDING_KEY, PENDING_MAX_AGE_SECONDS
-from tenants.views.two_factor import confirm_enrolment, enrolment_device
 from tests.factories import PASSWORD, make_user
 
 LOGIN = "/cockpit/login/"

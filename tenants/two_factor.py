@@ -1,4 +1,7 @@
-"""Second-factor devices of the cockpit login: enrolment, verification and backup codes.
+"""Second-factor devices: enrolment, verification and backup codes (the login views use it).
+
+``confirm_enrolment`` is a write path like those in ``services``: it checks the code,
+confirms the device, replaces the backup codes and audits, in one transaction.
 
 Tokens are always checked against one named device inside a transaction that locks its
 row, so django-otp's throttling (exponential back-off after wrong codes) and its refusal
