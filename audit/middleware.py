@@ -8,6 +8,14 @@ from audit.context import audit_context
 from audit.request_meta import client_ip
 
 
+def audit_request(request: HttpRequest, get_response: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
+    """Answer ``request`` inside an audit context; the response names the request id."""
+    with audit_context(request=request, source=client_ip(request)) as ctx:
+        response = get_response(request)
+    response["X-Request-ID"] = ctx.request_id
+    return response
+
+
 class AuditContextMiddleware:
     """Binds the request (and so its user, resolved lazily) to the audit trail."""
 
@@ -15,7 +23,4 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        with audit_context(request=request, source=client_ip(request)) as ctx:
-            response = self.get_response(request)
-        response["X-Request-ID"] = ctx.request_id
-        return response
+        return audit_request(request, self.get_response)

@@ -113,8 +113,14 @@ def check(limits: list[Limit]) -> Refusal | None:
 
 def limits_for(scope: str, ident: Any, rates: dict[str, str]) -> list[Limit]:
     """Buckets for one subject (``device:42``) from ``{"second": "10/s", "minute": "300/min"}``."""
+    return list(_limits(scope, ident, tuple(rates.items())))
+
+
+@lru_cache(maxsize=8192)
+def _limits(scope: str, ident: Any, rates: tuple[tuple[str, str], ...]) -> tuple[Limit, ...]:
+    # Every device request asks for the same few buckets again; parse each subject's once.
     limits = []
-    for window, rate in rates.items():
+    for window, rate in rates:
         capacity, period = parse_rate(rate)
         limits.append(Limit(f"{scope} per {window}", f"{scope}:{ident}:{window}", capacity, period))
-    return limits
+    return tuple(limits)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("support/enter/<str:secret>/", enter_support_grant, name="support-enter"),
     path("support/leave/", leave_support_grant, name="support-leave"),
     path("api/v1/", include("cot.api.urls")),
+    # Served by DeviceAPIMiddleware before the rest of the stack; listed here so reverse() knows the URLs.
     path("api/device/v1/", include("devices.device_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
     path(
