@@ -10,6 +10,7 @@ supported: point cot at PostgreSQL directly or use session pooling.
 from __future__ import annotations
 
 import weakref
+from functools import lru_cache
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -17,15 +18,30 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 _PREPARED: dict[str, weakref.WeakSet[Any]] = {}
 
 
+@lru_cache(maxsize=16)
+def _statements(name: str, sql: str, arity: int) -> tuple[str, str]:
+    first, *rest = sql.split("%s")
+    numbered = first + "".join(f"${number}{part}" for number, part in enumerate(rest, start=1))
+    return f"PREPARE {name} AS {numbered}", f"EXECUTE {name}({', '.join(['%s'] * arity)})"
+
+
 def execute_prepared(connection: BaseDatabaseWrapper, name: str, sql: str, params: list[Any]) -> Any:
-    """Run ``sql`` (``%s`` placeholders) as prepared statement ``name`` on ``connection``; returns the cursor's rows."""
+    """Run ``sql`` (``%s`` placeholders) as prepared statement ``name`` on ``connection``; returns the cursor's rows.
+
+    The driver's cursor is used directly: Django's cursor wrapper adds a layer of calls per
+    statement that shows on this path. ``wrap_database_errors`` still turns driver errors
+    into Django's and marks the connection, so a broken one is replaced on the next request.
+    When something observes queries (``CaptureQueriesContext``, ``DEBUG``, execute wrappers
+    such as tracing), Django's cursor is used so that they see these statements too.
+    """
+    prepare, execute = _statements(name, sql, len(params))
     connection.ensure_connection()
     prepared_on = _PREPARED.setdefault(name, weakref.WeakSet())
-    with connection.cursor() as cursor:
+    observed = connection.queries_logged or connection.execute_wrappers
+    cursor = connection.cursor() if observed else connection.connection.cursor()
+    with connection.wrap_database_errors, cursor:
         if connection.connection not in prepared_on:
-            first, *rest = sql.split("%s")
-            numbered = first + "".join(f"${number}{part}" for number, part in enumerate(rest, start=1))
-            cursor.execute(f"PREPARE {name} AS {numbered}")
+            cursor.execute(prepare)
             prepared_on.add(connection.connection)
-        cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+        cursor.execute(execute, params)
         return cursor.fetchall() if cursor.description else None

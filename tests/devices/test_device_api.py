@@ -4,6 +4,8 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -110,6 +112,26 @@ def test_revoked_rotated_away_and_malformed_credentials_get_401(acme):
     assert api_client().post("/api/device/v1/heartbeat", {}, format="json").status_code == 401
     do_decommission_devices([device.pk], actor=None)
     assert post(device_client(rotated_by_device), "heartbeat", {}).status_code == 401
+
+
+def test_a_bad_credential_costs_one_lookup_at_most(acme):
+    make_device(acme)
+    measurement = {"type": "c8y_T", "series": "T", "value": 1.0}
+
+    def statements(credential: str) -> tuple[int, list[str], list[str]]:
+        with (
+            CaptureQueriesContext(connections["default"]) as default,
+            CaptureQueriesContext(connections["telemetry"]) as telemetry,
+        ):
+            status = post(device_client(credential), "measurements", measurement).status_code
+        # A connection's first use also prepares the statement; that is setup, not a lookup.
+        run = [q["sql"] for q in default.captured_queries if not q["sql"].startswith("PREPARE")]
+        return status, run, [q["sql"] for q in telemetry.captured_queries]
+
+    status, lookups, payload = statements("cot_dev_" + "A" * 43)
+    assert (status, len(lookups), payload) == (401, 1, [])
+    assert lookups[0].startswith("EXECUTE cot_device_by_digest")
+    assert statements("cot_pat_not-a-device-credential") == (401, [], [])
 
 
 def test_batch_is_all_or_nothing_with_per_item_errors(acme):
