@@ -33,6 +33,8 @@ WARMUP_SECONDS = 3.0
 _GUNICORN_CONF = runpy.run_path(str(Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"))
 GUNICORN_WORKERS = int(_GUNICORN_CONF["workers"])
 GUNICORN_THREADS = int(_GUNICORN_CONF["threads"])
+# List latency targets: p95 at the large size at most this times the small size's, and under this.
+MAX_P95_RATIO, MAX_P95_MS = 1.5, 50.0
 # Hard ceiling on any wrk run beyond its own duration: nothing here can hang.
 WRK_GRACE_SECONDS = 30
 
@@ -122,6 +124,14 @@ def wrk(
     )
 
 
+def get_json(path: str, token: str) -> Any:
+    """One GET on the bench server with a bearer token, as parsed JSON."""
+    url, headers = f"http://127.0.0.1:{HTTP_PORT}{path}", {"Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        return json.loads(response.read())
+
+
 def load(path: str, *, seconds: float = 0.0, **options: Any) -> Load:
     """One wrk run (``SECONDS`` long by default); any failed request fails the benchmark."""
     result = wrk(path, seconds=seconds or SECONDS, **options)
@@ -133,6 +143,33 @@ def load(path: str, *, seconds: float = 0.0, **options: Any) -> Load:
 def warm_up(path: str, **options: Any) -> None:
     """A discarded run, so caches, connections and code paths are hot before anything counts."""
     load(path, seconds=WARMUP_SECONDS, **options)
+
+
+def p95_in_rounds(targets: dict[str, tuple[str, Path]], size: str) -> dict[str, list[float]]:
+    """Each caller's p95 latency in ms for its ``(path, tokens file)``, one request at a time, per round."""
+    for path, tokens in targets.values():
+        warm_up(path, tokens=tokens, connections=1)
+
+    def p95(path: str, tokens: Path) -> Callable[[], float]:
+        return lambda: load(path, tokens=tokens, connections=1).p95_ms
+
+    figures = in_rounds({f"{who} p95 ms at {size}": p95(*target) for who, target in targets.items()})
+    return {who: figures[f"{who} p95 ms at {size}"] for who in targets}
+
+
+def scaling_row(title: str, measured: list[float], reference: list[float], reference_name: str) -> Row:
+    """A list's best p95 at the large size against the small size's: at most 1.5 times, and under 50 ms."""
+    at_large, at_small = min(measured), min(reference)
+    return Row(
+        title,
+        at_large,
+        at_small,
+        "ms",
+        f"<= {MAX_P95_RATIO} x {reference_name}, < {MAX_P95_MS:.0f} ms",
+        at_large <= MAX_P95_RATIO * at_small and at_large < MAX_P95_MS,
+        reference_name,
+        {"p95 ms": measured, f"p95 ms {reference_name}": reference},
+    )
 
 
 def in_rounds(phases: dict[str, Callable[[], float]]) -> dict[str, list[float]]:

@@ -8,51 +8,23 @@ the p95 at 100,000 may be at most 1.5 times the p95 at 1,000, and under 50 ms.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from collections.abc import Callable
-from pathlib import Path
-
-from bench.core import HTTP_PORT, VAR, Row, in_rounds, load, log, warm_up
+from bench.core import VAR, Row, get_json, log, p95_in_rounds, scaling_row
 from bench.data import bench_tenant, grant_view_change, groups_and_types, insert_devices, user_with_token, write_lines
 from tenants.models import Role
 
 ENDPOINT = "/api/v1/devices/"
 SMALL, LARGE = 1_000, 100_000
 GROUPS, GRANTED, TYPES = 50, 3, 5
-MAX_RATIO, MAX_P95_MS = 1.5, 50.0
-
-
-def _first_page(token: str) -> dict[str, object]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{HTTP_PORT}{ENDPOINT}", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
-        page: dict[str, object] = json.loads(response.read())
-    return page
 
 
 def _check_scope(token: str, allowed_groups: set[int] | None) -> None:
     """A full page, and for the Standard user only devices of the groups granted to them."""
-    results = _first_page(token)["results"]
+    results = get_json(ENDPOINT, token)["results"]
     assert isinstance(results, list)
     if len(results) != 50:
         raise RuntimeError(f"Expected a full first page, got {len(results)} devices.")
     if allowed_groups is not None and any(row["group"] not in allowed_groups for row in results):
         raise RuntimeError("The Standard user sees devices outside the groups granted to them.")
-
-
-def _p95_in_rounds(tokens: dict[str, str], devices: int) -> dict[str, list[float]]:
-    """Each caller's p95 over ``ROUNDS`` rounds, from one connection (one request at a time)."""
-    files = {who: write_lines(VAR / f"token-{who.replace(' ', '-')}.txt", [token]) for who, token in tokens.items()}
-    for tokens_file in files.values():
-        warm_up(ENDPOINT, tokens=tokens_file, connections=1)
-
-    def p95(tokens_file: Path) -> Callable[[], float]:
-        return lambda: load(ENDPOINT, tokens=tokens_file, connections=1).p95_ms
-
-    log(f"device list at {devices:,} devices: p95 per caller, 1 connection")
-    return in_rounds({f"{who} p95 ms at {devices:,}": p95(tokens_file) for who, tokens_file in files.items()})
 
 
 def device_list() -> list[Row]:
@@ -65,35 +37,31 @@ def device_list() -> list[Row]:
     granted = group_ids[5 :: GROUPS // GRANTED][:GRANTED]
     grant_view_change(granted, standard)
     tokens = {"administrator": admin_token, "standard user": standard_token}
+    targets = {
+        who: (ENDPOINT, write_lines(VAR / f"token-{who.replace(' ', '-')}.txt", [token]))
+        for who, token in tokens.items()
+    }
 
     insert_devices(tenant, group_ids, type_ids, 1, SMALL)
     _check_scope(admin_token, None)
     _check_scope(standard_token, set(granted))
-    small = _p95_in_rounds(tokens, SMALL)
+    log(f"device list at {SMALL:,} devices: p95 per caller, 1 connection")
+    small = p95_in_rounds(targets, f"{SMALL:,}")
 
     log(f"growing the tenant to {LARGE:,} devices (INSERT ... SELECT generate_series)")
     insert_devices(tenant, group_ids, type_ids, SMALL + 1, LARGE)
     _check_scope(admin_token, None)
     _check_scope(standard_token, set(granted))
-    large = _p95_in_rounds(tokens, LARGE)
+    log(f"device list at {LARGE:,} devices: p95 per caller, 1 connection")
+    large = p95_in_rounds(targets, f"{LARGE:,}")
 
-    rows = []
-    for who in tokens:
-        at_small, at_large = min(small[f"{who} p95 ms at {SMALL:,}"]), min(large[f"{who} p95 ms at {LARGE:,}"])
-        rows.append(
-            Row(
-                f"Device list p95 at 100k devices, {who}"
-                + (f" ({GRANTED} of {GROUPS} groups)" if who != "administrator" else ""),
-                at_large,
-                at_small,
-                "ms",
-                f"<= {MAX_RATIO} x at 1k, < {MAX_P95_MS:.0f} ms",
-                at_large <= MAX_RATIO * at_small and at_large < MAX_P95_MS,
-                "at 1k devices",
-                {
-                    **{k: v for k, v in small.items() if k.startswith(who)},
-                    **{k: v for k, v in large.items() if k.startswith(who)},
-                },
-            )
+    return [
+        scaling_row(
+            f"Device list p95 at 100k devices, {who}"
+            + (f" ({GRANTED} of {GROUPS} groups)" if who == "standard user" else ""),
+            large[who],
+            small[who],
+            "at 1k devices",
         )
-    return rows
+        for who in targets
+    ]

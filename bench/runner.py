@@ -11,8 +11,9 @@ from django.db import connections
 from bench import core, machine
 from bench.device_list import device_list
 from bench.ingest import batch_ingest, fleet, single_posts
+from bench.measurement_list import measurement_list
 
-BENCHMARKS = ("ingest", "single", "list")
+BENCHMARKS = ("ingest", "single", "list", "measurements")
 
 
 def run(chosen: list[str]) -> list[core.Row]:
@@ -27,6 +28,8 @@ def run(chosen: list[str]) -> list[core.Row]:
                 rows.append(single_posts(devices))
             elif name == "list":
                 rows += device_list()
+            elif name == "measurements":
+                rows += measurement_list()
             connections.close_all()
     return rows
 

@@ -38,7 +38,11 @@ class Measurement(TelemetryModel):
 
     class Meta:
         indexes = [
+            # Charts and series lists: one device's one series over a time range.
             models.Index(fields=["device_id", "type", "series", "time"], name="telemetry_meas_series"),
+            # One device's measurements newest first: a page reads its 100 rows, not the device's history.
+            models.Index(fields=["device_id", "time"], name="telemetry_meas_device_time"),
+            # A tenant's measurements newest first, and retention by age.
             models.Index(fields=["tenant_id", "time"], name="telemetry_meas_tenant_time"),
         ]
 
