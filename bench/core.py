@@ -26,7 +26,7 @@ VAR = ROOT / "var" / "bench"
 LUA = Path(__file__).resolve().parent / "lua" / "load.lua"
 HTTP_PORT = int(os.environ.get("COT_BENCH_HTTP_PORT", "55602"))
 # Every figure is the best of ROUNDS runs of SECONDS each, alternating with its reference.
-ROUNDS = int(os.environ.get("COT_BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("COT_BENCH_ROUNDS", "5"))
 SECONDS = float(os.environ.get("COT_BENCH_SECONDS", "6"))
 WARMUP_SECONDS = 3.0
 # Read from deploy/gunicorn.conf.py itself; the throughput loads keep every thread busy.
