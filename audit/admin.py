@@ -13,7 +13,7 @@ from django.urls import URLPattern, path
 
 from audit.export import export_response
 from audit.models import AuditEntry
-from tenants.admin_mixins import TenantScopedAdminMixin
+from tenants.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdminMixin
 from tenants.admin_site import cockpit
 
 EXPORT_FORMATS = ("csv", "json")
@@ -45,7 +45,7 @@ class EventFamilyFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry, site=cockpit)
-class AuditEntryAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Administrators read their tenant's trail; nobody adds, changes or deletes entries."""
 
     list_display = ("timestamp", "event", "actor_label", "content_type", "object_repr", "remote_addr")
@@ -74,15 +74,6 @@ class AuditEntryAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         "entry_hash",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         export = path("export/<str:fmt>/", self.admin_site.admin_view(self.export_view), name="audit_auditentry_export")

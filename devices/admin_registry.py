@@ -32,7 +32,7 @@ class DeviceTypeForm(ServiceForm):
 
 
 @admin.register(DeviceType, site=cockpit)
-class DeviceTypeAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class DeviceTypeAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Everyone in the tenant reads device types; administrators add them (no service changes them)."""
 
     form = DeviceTypeForm
@@ -56,12 +56,6 @@ class DeviceTypeAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def device_count(self, obj: DeviceType) -> int:
         """How many devices the caller can see are of this type."""
         return int(getattr(obj, "devices_total", 0))
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def create_object(self, request: HttpRequest, form: Any) -> DeviceType:
         data = form.cleaned_data

@@ -139,12 +139,13 @@ def do_move_devices(device_ids: list[int], group: DeviceGroup | None, *, actor: 
     if not _may_place_in(actor, group):
         # Only administrators take devices out of every group (and so out of others' reach).
         raise ValidationError({"group": "You may not move devices into that group."})
-    if group is not None and group.tenant_id != require_caller(actor).tenant.pk:
+    tenant = require_caller(actor).tenant
+    if group is not None and group.tenant_id != tenant.pk:
         raise ValidationError({"group": "Unknown group."})
     moved = _bulk_targets(actor, device_ids, Action.CHANGE).update(group=group)
     audit.record(
         "device.move",
-        tenant=require_caller(actor).tenant,
+        tenant=tenant,
         data={"devices": sorted(set(device_ids)), "group": group.pk if group else None},
         actor=actor,
     )
@@ -186,9 +187,7 @@ def do_decommission_devices(device_ids: list[int], *, purge: bool = False, actor
     Their external ids can then be registered again as new devices.
     """
     if actor is not None:
-        targets = Device.objects.restrict(actor, Action.DELETE).filter(pk__in=device_ids)
-        if targets.count() != len(set(device_ids)):
-            raise ValidationError({"devices": "Some devices do not exist."})
+        targets = _bulk_targets(actor, device_ids, Action.DELETE)
     else:
         targets = Device.objects.filter(pk__in=device_ids)
     rows = list(targets.exclude(status=Device.Status.DECOMMISSIONED).values_list("pk", "tenant_id"))
@@ -200,18 +199,15 @@ def do_decommission_devices(device_ids: list[int], *, purge: bool = False, actor
     Operation.objects.filter(device__in=ids, status=Operation.Status.PENDING).update(
         status=Operation.Status.CANCELLED, failure_reason="Device decommissioned."
     )
-    for tenant_id in {t for _, t in rows}:
-        audit.record(
-            "device.decommission",
-            tenant=tenant_id,
-            data={"devices": sorted(pk for pk, t in rows if t == tenant_id), "purge": purge},
-            actor=actor,
-        )
-    if purge:
-        from devices.tasks import start_payload_purge
+    from devices.tasks import start_payload_purge
 
-        for tenant_id in {t for _, t in rows}:
-            start_payload_purge(tenant_id, [pk for pk, t in rows if t == tenant_id], actor=actor)
+    for tenant_id in {t for _, t in rows}:
+        decommissioned = sorted(pk for pk, t in rows if t == tenant_id)
+        audit.record(
+            "device.decommission", tenant=tenant_id, data={"devices": decommissioned, "purge": purge}, actor=actor
+        )
+        if purge:
+            start_payload_purge(tenant_id, decommissioned, actor=actor)
     return ids
 
 
