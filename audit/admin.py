@@ -13,7 +13,7 @@ from django.urls import URLPattern, path
 
 from audit.export import export_response
 from audit.models import AuditEntry
-from tenants.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdminMixin
+from tenants.admin_mixins import TenantScopedAdminMixin
 from tenants.admin_site import cockpit
 
 EXPORT_FORMATS = ("csv", "json")
@@ -45,8 +45,12 @@ class EventFamilyFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry, site=cockpit)
-class AuditEntryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
-    """Administrators read their tenant's trail; nobody adds, changes or deletes entries."""
+class AuditEntryAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Administrators read their tenant's trail; nobody adds, changes or deletes entries.
+
+    The access layer makes the trail view-only (``tenants.access``: no add rule, view the
+    only action), so the mixin's permission methods refuse the rest.
+    """
 
     list_display = ("timestamp", "event", "actor_label", "content_type", "object_repr", "remote_addr")
     list_filter = (

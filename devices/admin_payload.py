@@ -22,7 +22,7 @@ from cot.db_routers import TELEMETRY_ALIAS
 from devices.admin_actions import report_refusal
 from devices.models import Alarm, Device, PayloadPurge
 from devices.services import registry
-from tenants.admin_mixins import ReadOnlyAdminMixin, TenantScopedAdminMixin, acting_user
+from tenants.admin_mixins import TenantScopedAdminMixin, acting_user
 from tenants.admin_site import cockpit
 from tenants.models import Action
 
@@ -42,7 +42,7 @@ class AlarmChangeList(ChangeList):
 
 
 @admin.register(Alarm, site=cockpit)
-class AlarmAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class AlarmAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """Alarms of the devices the caller may see; acknowledged and cleared, never edited."""
 
     list_display = ("severity", "type", "device_link", "status", "count", "first_time", "last_time", "text")
@@ -81,6 +81,14 @@ class AlarmAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
             # registry without a query to the telemetry store.
             return Device.objects.restrict(request.user, Action.VIEW).exists()
         return super().has_view_permission(request, obj)
+
+    # Alarms change only through the acknowledge and clear actions (which call the
+    # service), never through a form, although the access layer lets ``change`` reach them.
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def has_status_permission(self, request: HttpRequest) -> bool:
         """Whoever may change some visible alarm (``change`` on its device's group)."""
@@ -122,7 +130,7 @@ class AlarmAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PayloadPurge, site=cockpit)
-class PayloadPurgeAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class PayloadPurgeAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """Read-only progress of payload purges started by decommissioning; reloads while one runs."""
 
     list_display = ("__str__", "status", "progress_bar", "deleted", "total", "device_count", "created_by", "created_at")

@@ -315,20 +315,3 @@ class CreateOnlyAdminMixin(_AdminBase):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-class ReadOnlyAdminMixin(_AdminBase):
-    """For rows the cockpit only shows (audit entries, alarms, purges): no add, change or delete.
-
-    Put it before ``TenantScopedAdminMixin``. What can be done to such rows is done by actions
-    that call services (acknowledging an alarm, for instance).
-    """
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
