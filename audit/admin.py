@@ -11,12 +11,11 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponseBadRequest, StreamingHttpResponse
 from django.urls import URLPattern, path
 
-from audit.export import export_response
+from audit.export import EXPORT_FORMATS, export_response
 from audit.models import AuditEntry
 from tenants.admin_mixins import TenantScopedAdminMixin
 from tenants.admin_site import cockpit
 
-EXPORT_FORMATS = ("csv", "json")
 # The families of events the trail records (the part of ``event`` before the dot).
 EVENT_FAMILIES = (
     ("auth", "logins and sessions"),

@@ -8,6 +8,8 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 
+EXPORT_FORMATS = ("csv", "json")
+
 EXPORT_FIELDS = (
     "id",
     "seq",

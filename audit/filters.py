@@ -1,4 +1,4 @@
-"""Filters on the audit trail shared by the cockpit export and the API."""
+"""Filters on the audit trail for the API (its list and its export); the cockpit filters through its changelist."""
 
 import django_filters
 

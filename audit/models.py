@@ -14,7 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 
 from audit.chain import GENESIS_HASH, entry_digest, lock_chain
-from audit.context import current_actor, current_context
+from audit.context import ActorKind, current_actor, current_context
 from tenants.querysets import TenantQuerySet
 
 
@@ -61,7 +61,7 @@ class AuditEntry(AbstractLogEntry):
         "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     event = models.CharField(max_length=64, db_index=True)
-    actor_kind = models.CharField(max_length=16, default="system")
+    actor_kind = models.CharField(max_length=16, default=ActorKind.SYSTEM)
     actor_label = models.CharField(max_length=255, blank=True)
     # Overrides of auditlog's fields: security events need no object, and the trail must
     # never lose a row because an actor or content type went away.
@@ -111,7 +111,7 @@ class AuditEntry(AbstractLogEntry):
         if not self.actor_label:
             if self.actor is not None and (actor.user is None or actor.user.pk != self.actor.pk):
                 # Someone other than the request's caller is named as actor explicitly.
-                self.actor_kind, self.actor_label = "user", self.actor.email
+                self.actor_kind, self.actor_label = ActorKind.USER, self.actor.email
             else:
                 self.actor_kind, self.actor_label = actor.kind, actor.label
                 self.support_grant_id = actor.support_grant_id

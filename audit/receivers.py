@@ -6,6 +6,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 import audit
+from audit.context import ActorKind
 
 
 @receiver(user_logged_in)
@@ -32,6 +33,6 @@ def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None,
         tenant=user.tenant_id if user else None,
         target=user,
         data={"email": email, "stage": credentials.get("stage", "password")},
-        actor_kind="anonymous",
+        actor_kind=ActorKind.ANONYMOUS,
         actor_label=email or "anonymous",
     )

@@ -1,18 +1,30 @@
 """Facts about the request that the audit trail and login throttling rely on."""
 
 import ipaddress
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def _networks(nets: tuple[str, ...]) -> tuple[Network, ...]:
+    # Asked for every request (and every forwarded hop): parse each configuration once.
+    return tuple(ipaddress.ip_network(net, strict=False) for net in nets)
+
 
 def is_trusted_proxy(address: str) -> bool:
     """Whether ``address`` is one of the configured reverse proxies."""
+    networks = _networks(tuple(settings.TRUSTED_PROXIES))
+    if not networks:
+        return False
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in settings.TRUSTED_PROXIES)
+    return any(ip in net for net in networks)
 
 
 def client_ip(request: Any) -> str | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 
+from audit.context import ActorKind
 from audit.models import AuditEntry
 
 
@@ -34,11 +35,11 @@ def record(
         additional_data=data,
         actor=actor,
         actor_label=actor_label,
-        actor_kind=actor_kind or "system",
+        actor_kind=actor_kind or ActorKind.SYSTEM,
     )
     if target is not None:
         entry.content_type = ContentType.objects.get_for_model(target)
-        entry.object_pk = str(target.pk)
+        entry.object_pk = target.pk
         entry.object_id = target.pk if isinstance(target.pk, int) else None
         entry.object_repr = str(target)
     entry.save()

@@ -30,9 +30,10 @@ ROUNDS = int(os.environ.get("COT_BENCH_ROUNDS", "5"))
 SECONDS = float(os.environ.get("COT_BENCH_SECONDS", "6"))
 WARMUP_SECONDS = 3.0
 # Read from deploy/gunicorn.conf.py itself; the throughput loads keep every thread busy.
-_GUNICORN_CONF = runpy.run_path(str(Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"))
-GUNICORN_WORKERS = int(_GUNICORN_CONF["workers"])
-GUNICORN_THREADS = int(_GUNICORN_CONF["threads"])
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+_gunicorn_settings = runpy.run_path(str(GUNICORN_CONF))
+GUNICORN_WORKERS = int(_gunicorn_settings["workers"])
+GUNICORN_THREADS = int(_gunicorn_settings["threads"])
 # List latency targets: p95 at the large size at most this times the small size's, and under this.
 MAX_P95_RATIO, MAX_P95_MS = 1.5, 50.0
 # Hard ceiling on any wrk run beyond its own duration: nothing here can hang.
@@ -211,7 +212,7 @@ def gunicorn() -> Iterator[None]:
             str(ROOT / ".venv" / "bin" / "gunicorn"),
             "cot.wsgi",
             "--config",
-            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            str(GUNICORN_CONF),
             "--bind",
             f"127.0.0.1:{HTTP_PORT}",
             "--pid",

@@ -23,6 +23,7 @@ from psycopg2.extensions import make_dsn
 from bench import copyload
 from bench.core import GUNICORN_THREADS, GUNICORN_WORKERS, SECONDS, VAR, Row, in_rounds, load, log, warm_up
 from bench.data import bench_tenant, registered_devices, write_lines
+from devices.device_api import store
 from devices.models import Device, Measurement
 
 BATCH = 1000
@@ -69,14 +70,10 @@ def measurements(count: int) -> list[dict[str, Any]]:
     return items
 
 
-def copy_text(tenant_id: int, device_id: int, items: list[dict[str, Any]]) -> bytes:
-    """The rows as COPY text, exactly as ``devices.device_api.store`` sends them."""
-    prefix = f"{tenant_id}\t{device_id}\t"
-    return "".join(
-        f"{prefix}{datetime.fromisoformat(i['time']).isoformat()}\t{i['type']}\t{i['series']}\t{float(i['value'])!r}"
-        f"\t{i['unit']}\n"
-        for i in items
-    ).encode()
+def copy_bytes(tenant_id: int, device_id: int, items: list[dict[str, Any]]) -> bytes:
+    """The items as COPY text, made by the same function the device API uses."""
+    rows = [(datetime.fromisoformat(i["time"]), i["type"], i["series"], i["value"], i["unit"]) for i in items]
+    return store.copy_text(tenant_id, device_id, rows).encode()
 
 
 def _telemetry_dsn() -> str:
@@ -110,7 +107,7 @@ def batch_ingest(devices: Fleet) -> Row:
     items = measurements(BATCH)
     body = VAR / "batch.json"
     body.write_text(json.dumps(items))
-    batches = [copy_text(devices.tenant_id, device_id, items) for device_id in devices.device_ids]
+    batches = [copy_bytes(devices.tenant_id, device_id, items) for device_id in devices.device_ids]
     http: dict[str, Any] = {"method": "POST", "body": body, "tokens": devices.credentials, "connections": CONNECTIONS}
 
     def raw_copy() -> float:

@@ -36,7 +36,9 @@ def execute_prepared(connection: BaseDatabaseWrapper, name: str, sql: str, param
     """
     prepare, execute = _statements(name, sql, len(params))
     connection.ensure_connection()
-    prepared_on = _PREPARED.setdefault(name, weakref.WeakSet())
+    prepared_on = _PREPARED.get(name)
+    if prepared_on is None:
+        prepared_on = _PREPARED.setdefault(name, weakref.WeakSet())
     observed = connection.queries_logged or connection.execute_wrappers
     cursor = connection.cursor() if observed else connection.connection.cursor()
     with connection.wrap_database_errors, cursor:

@@ -48,16 +48,12 @@ return {0, '0'}
 
 @dataclass(frozen=True)
 class Limit:
-    """One bucket: ``name`` is what a 429 names, ``key`` what it counts."""
+    """One bucket: ``name`` is what a 429 names, ``key`` the Redis key of what it counts."""
 
     name: str
     key: str
     capacity: int
     period: float
-
-    @property
-    def rate(self) -> str:
-        return f"{self.capacity}/{int(self.period)}s"
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,7 @@ def check(limits: list[Limit]) -> Refusal | None:
     args: list[Any] = [time.time()]
     for limit in limits:
         args += [limit.capacity, limit.period]
-    index, wait = _script()(keys=[f"rl:{limit.key}" for limit in limits], args=args)
+    index, wait = _script()(keys=[limit.key for limit in limits], args=args)
     if int(index) == 0:
         return None
     return Refusal(limits[int(index) - 1], max(1, math.ceil(float(wait))))
@@ -122,5 +118,5 @@ def _limits(scope: str, ident: Any, rates: tuple[tuple[str, str], ...]) -> tuple
     limits = []
     for window, rate in rates:
         capacity, period = parse_rate(rate)
-        limits.append(Limit(f"{scope} per {window}", f"{scope}:{ident}:{window}", capacity, period))
+        limits.append(Limit(f"{scope} per {window}", f"rl:{scope}:{ident}:{window}", capacity, period))
     return tuple(limits)

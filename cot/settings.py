@@ -232,7 +232,6 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "clear-expired-sessions": {"task": "tenants.tasks.clear_expired_sessions", "schedule": 3600.0},
     "expire-support-grants": {"task": "tenants.tasks.expire_support_grants", "schedule": 30.0},

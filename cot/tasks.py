@@ -10,8 +10,6 @@ from audit.context import audit_context
 class AuditedTask(Task):
     """Entries written by the job name it (``job tenants.tasks.x``) as their actor."""
 
-    acks_late = True
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with audit_context(job=self.name):
             return super().__call__(*args, **kwargs)

@@ -44,10 +44,7 @@ def grant(group: DeviceGroup, rights: list[str], *, user: User | None = None, ro
 
 def api_client(user: User | None = None, scope: str = ApiToken.Scope.WRITE) -> APIClient:
     """A client authenticated with a fresh API token of ``user`` (anonymous without)."""
-    client = APIClient()
-    if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {make_token(user, scope)}")
-    return client
+    return bearer_client(make_token(user, scope)) if user is not None else APIClient()
 
 
 def ids(response: Any) -> set[int]:
@@ -82,8 +79,13 @@ def make_device(tenant: Tenant, group: DeviceGroup | None = None, external_id: s
     return answer.device, answer.credential
 
 
+def bearer_client(secret: str) -> APIClient:
+    """A client sending ``Authorization: Bearer <secret>`` (an API token or a device credential)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
 def device_client(credential: str) -> APIClient:
     """A client speaking to the device API with a device credential."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {credential}")
-    return client
+    return bearer_client(credential)

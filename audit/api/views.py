@@ -11,12 +11,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from audit.api.serializers import AuditEntrySerializer
-from audit.export import export_response
+from audit.export import EXPORT_FORMATS, export_response
 from audit.filters import AuditEntryFilter
 from audit.models import AuditEntry
 from cot.api.views import TenantScopedViewSet
-
-EXPORT_FORMATS = ("csv", "json")
 
 
 class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):

@@ -14,6 +14,17 @@ from cot.prepared import execute_prepared
 from devices.models import Device, Event
 
 
+def copy_text(tenant_id: int, device_id: int, rows: list[tuple[Any, ...]]) -> str:
+    """Validated ``(time, type, series, value, unit)`` rows as ``COPY … FROM STDIN`` text."""
+    prefix = f"{tenant_id}\t{device_id}\t"
+    return "".join(
+        [
+            f"{prefix}{time.isoformat()}\t{kind}\t{series}\t{float(value)!r}\t{unit}\n"
+            for time, kind, series, value, unit in rows
+        ]
+    )
+
+
 def store_measurements(device: Device, rows: list[tuple[Any, ...]]) -> int:
     """COPY the rows in one statement (the fastest way PostgreSQL takes many rows).
 
@@ -32,15 +43,7 @@ def store_measurements(device: Device, rows: list[tuple[Any, ...]]) -> int:
             [device.tenant_id, device.pk, time, kind, series, float(value), unit],
         )
         return 1
-    prefix = f"{device.tenant_id}\t{device.pk}\t"
-    buffer = io.StringIO(
-        "".join(
-            [
-                f"{prefix}{time.isoformat()}\t{kind}\t{series}\t{float(value)!r}\t{unit}\n"
-                for time, kind, series, value, unit in rows
-            ]
-        )
-    )
+    buffer = io.StringIO(copy_text(device.tenant_id, device.pk, rows))
     with connections[TELEMETRY_ALIAS].cursor() as cursor:
         cursor.copy_expert(
             "COPY devices_measurement (tenant_id, device_id, time, type, series, value, unit) FROM STDIN", buffer
