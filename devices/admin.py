@@ -27,7 +27,7 @@ from devices.models import Device, DeviceGroup
 from tenants import access
 from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user, report_service_error
 from tenants.admin_site import cockpit
-from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, User
+from tenants.models import DEVICE_GROUP_RIGHT_CHOICES, Action, Role, User
 
 
 class DeviceGroupForm(ServiceForm):
@@ -98,7 +98,7 @@ class RightsForm(forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
     role = forms.ModelChoiceField(queryset=Role.objects.none(), required=False)
     rights = forms.MultipleChoiceField(
-        choices=[(right.value, right.label) for right in DEVICE_GROUP_RIGHTS],
+        choices=DEVICE_GROUP_RIGHT_CHOICES,
         widget=forms.CheckboxSelectMultiple,
         required=False,
         help_text="Leave all unticked to take every right away.",

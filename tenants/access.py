@@ -72,10 +72,6 @@ class Caller:
         return self.role.kind == Role.Kind.OPERATOR
 
     @property
-    def is_support(self) -> bool:
-        return self.role.kind == Role.Kind.SUPPORT
-
-    @property
     def rights(self) -> frozenset[str]:
         """Rights on granted device groups; a read-only caller keeps only ``view``."""
         if self.role.kind == Role.Kind.CUSTOM:
@@ -83,6 +79,11 @@ class Caller:
         else:
             rights = BUILTIN_RIGHTS[self.role.kind]
         return rights & {Action.VIEW} if self.read_only else rights
+
+    @property
+    def may_write(self) -> bool:
+        """Whether the role writes anything at all (and so may hold write-scoped tokens)."""
+        return self.is_admin or self.is_operator or bool(self.rights - {Action.VIEW})
 
     def allows(self, action: str, model_label: str) -> bool:
         """Whether the caller may perform ``action`` on ``model_label`` at all, before any row.
@@ -97,6 +98,11 @@ class Caller:
         if self.support_grant is not None:
             return model_label not in MANAGEMENT_MODELS
         return self.role.kind != Role.Kind.BUSINESS or model_label == "tenants.ApiToken"
+
+
+def role_kinds_for(tenant: Tenant) -> frozenset[str]:
+    """The role kinds that may be held in ``tenant``: provider and customer roles never mix."""
+    return PROVIDER_ROLE_KINDS if tenant.is_provider else CUSTOMER_ROLE_KINDS
 
 
 def limit_to_read(user: User) -> None:
@@ -127,8 +133,7 @@ def caller_for(user: Any) -> Caller | None:
     role = user.role
     if not tenant.is_active or role is None or role.tenant_id != tenant.pk:
         return None
-    allowed_kinds = PROVIDER_ROLE_KINDS if tenant.is_provider else CUSTOMER_ROLE_KINDS
-    if role.kind not in allowed_kinds:
+    if role.kind not in role_kinds_for(tenant):
         return None
     read_only = bool(getattr(user, _READ_ONLY_ATTR, False))
     if role.kind == Role.Kind.SUPPORT and (grant := active_support_grant(user)) is not None:
@@ -260,7 +265,7 @@ def _payload_rule(qs: Any, caller: Caller, action: str) -> Any:
     if caller.acts_as_admin:
         return qs
     device_action = Action.VIEW if action == Action.VIEW else Action.CHANGE
-    devices = Device.objects.filter(tenant=caller.tenant.pk).filter(device_groups_q(caller, device_action, "group_id"))
+    devices = _RULES["devices.Device"](Device.objects.all(), caller, device_action)
     return qs.filter(device_id__in=list(devices.values_list("pk", flat=True)))
 
 
@@ -309,12 +314,22 @@ def restrict_queryset(qs: Q_T, user: Any, action: str) -> Q_T:
     return restricted
 
 
+def caller_may_add(caller: Caller, model: type[models.Model]) -> bool:
+    """Whether ``caller`` may create rows of ``model`` in their tenant."""
+    rule = _ADD_RULES.get(model._meta.label)
+    return rule is not None and caller.allows(Action.ADD, model._meta.label) and rule(caller)
+
+
 def can_add(user: Any, model: type[models.Model]) -> bool:
     """Whether ``user`` may create rows of ``model`` in their tenant."""
     caller = caller_for(user)
-    rule = _ADD_RULES.get(model._meta.label)
-    label = model._meta.label
-    return caller is not None and rule is not None and caller.allows(Action.ADD, label) and rule(caller)
+    return caller is not None and caller_may_add(caller, model)
+
+
+def manages_tenants(user: Any) -> bool:
+    """Whether ``user`` may suspend and reactivate tenants (platform operators)."""
+    caller = caller_for(user)
+    return caller is not None and caller.is_operator
 
 
 def manages_rights(user: Any) -> bool:

@@ -14,9 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from tenants import access, services
 from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user
 from tenants.admin_site import cockpit
-from tenants.models import DEVICE_GROUP_RIGHTS, Action, ApiToken, Role, Tenant, User
-
-RIGHT_CHOICES = [(right.value, right.label) for right in DEVICE_GROUP_RIGHTS]
+from tenants.models import DEVICE_GROUP_RIGHT_CHOICES, Action, ApiToken, Role, Tenant, User
 
 
 def _changed(form: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -76,8 +74,7 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def has_status_permission(self, request: HttpRequest) -> bool:
         """Only platform operators suspend or reactivate tenants."""
-        caller = access.caller_for(request.user)
-        return caller is not None and caller.is_operator
+        return access.manages_tenants(request.user)
 
     def create_object(self, request: HttpRequest, form: Any) -> Tenant:
         data = form.cleaned_data
@@ -209,7 +206,9 @@ class UserAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 class RoleForm(ServiceForm):
     """A custom role: its name, device-group rights as checkboxes, and a description."""
 
-    rights = forms.MultipleChoiceField(choices=RIGHT_CHOICES, widget=forms.CheckboxSelectMultiple, required=False)
+    rights = forms.MultipleChoiceField(
+        choices=DEVICE_GROUP_RIGHT_CHOICES, widget=forms.CheckboxSelectMultiple, required=False
+    )
 
     class Meta:
         model = Role

@@ -26,6 +26,7 @@ class Action(models.TextChoices):
 
 # Rights a role can carry on device groups granted to it (and their devices).
 DEVICE_GROUP_RIGHTS = (Action.VIEW, Action.CHANGE, Action.DELETE)
+DEVICE_GROUP_RIGHT_CHOICES = [(right.value, right.label) for right in DEVICE_GROUP_RIGHTS]
 
 
 class Tenant(models.Model):
@@ -138,7 +139,7 @@ class Role(models.Model):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CUSTOM)
     rights = ArrayField(
-        models.CharField(max_length=16, choices=[(a.value, a.label) for a in DEVICE_GROUP_RIGHTS]),
+        models.CharField(max_length=16, choices=DEVICE_GROUP_RIGHT_CHOICES),
         default=list,
         blank=True,
         help_text="What members may do in device groups granted to them or to this role.",

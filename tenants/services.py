@@ -47,16 +47,28 @@ def access_by_id(actor: User, model: type[M], pk: Any, action: str) -> M:
         raise Http404(f"No {model._meta.verbose_name} matches the given query.") from None
 
 
+def _refuse_add(model: type[models.Model]) -> PermissionDenied:
+    # 403, not 404: which models exist is no secret.
+    return PermissionDenied(f"You may not create {model._meta.verbose_name_plural}.")
+
+
 def require_add(actor: User | None, model: type[models.Model]) -> None:
-    """Refuse to create ``model`` rows unless the actor may (403: the model is no secret)."""
+    """Refuse to create ``model`` rows unless the actor may."""
     if actor is not None and not access.can_add(actor, model):
-        raise PermissionDenied(f"You may not create {model._meta.verbose_name_plural}.")
+        raise _refuse_add(model)
 
 
-def tenant_for_write(actor: User | None, tenant: Tenant | None) -> Tenant:
-    """The tenant a new row goes into: always the actor's own, never one from a form."""
+def tenant_for_add(actor: User | None, model: type[models.Model], tenant: Tenant | None) -> Tenant:
+    """Refuse unless the actor may create ``model`` rows; the tenant they go into.
+
+    Always the actor's own tenant, never one from a form; ``tenant`` is for the platform
+    acting without an actor (commands, jobs).
+    """
     if actor is not None:
-        return access.require_caller(actor).tenant
+        caller = access.caller_for(actor)
+        if caller is None or not access.caller_may_add(caller, model):
+            raise _refuse_add(model)
+        return caller.tenant
     if tenant is None:
         raise ValueError("A tenant is required when the platform acts.")
     return tenant
@@ -87,7 +99,7 @@ def do_set_tenant_status(tenant: Tenant, status: str, *, actor: User | None = No
     """Suspend or reactivate a tenant; a suspended tenant loses all access at once."""
     if actor is not None:
         tenant = access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
-        if not access.require_caller(actor).is_operator:
+        if not access.manages_tenants(actor):
             raise PermissionDenied("Only platform operators change a tenant's status.")
     if status not in Tenant.Status.values:
         raise ValidationError({"status": f"Unknown status '{status}'."})
@@ -173,8 +185,7 @@ def do_create_role(
     *, name: str, rights: list[str], description: str = "", actor: User | None, tenant: Tenant | None = None
 ) -> Role:
     """Create a custom role carrying device-group rights."""
-    require_add(actor, Role)
-    tenant = tenant_for_write(actor, tenant)
+    tenant = tenant_for_add(actor, Role, tenant)
     if Role.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationError({"name": f"A role named '{name}' already exists."})
     role = _create_role_row(tenant, name, Role.Kind.CUSTOM, _clean_rights(rights), description)
@@ -230,8 +241,7 @@ def builtin_role(tenant: Tenant, kind: str) -> Role:
 def _check_role_fits(tenant: Tenant, role: Role) -> None:
     if role.tenant_id != tenant.pk:
         raise ValidationError({"role": "Unknown role."})
-    allowed = access.PROVIDER_ROLE_KINDS if tenant.is_provider else access.CUSTOMER_ROLE_KINDS
-    if role.kind not in allowed:
+    if role.kind not in access.role_kinds_for(tenant):
         kind = "provider" if tenant.is_provider else "customer"
         raise ValidationError({"role": f"Role '{role.name}' cannot be held in a {kind} tenant."})
 
@@ -247,8 +257,7 @@ def do_create_user(
     tenant: Tenant | None = None,
 ) -> User:
     """Create a user in the actor's tenant (or ``tenant`` when the platform acts)."""
-    require_add(actor, User)
-    tenant = tenant_for_write(actor, tenant)
+    tenant = tenant_for_add(actor, User, tenant)
     _check_role_fits(tenant, role)
     email = User.objects.normalize_email(email).lower()
     if User.objects.filter(email__iexact=email).exists():
@@ -339,11 +348,6 @@ def do_reset_2fa(user: User, *, actor: User | None) -> None:
 # --- API tokens ----------------------------------------------------------------------------
 
 
-def _may_write(user: User) -> bool:
-    caller = access.caller_for(user)
-    return caller is not None and (caller.is_admin or caller.is_operator or bool(caller.rights - {Action.VIEW}))
-
-
 @transaction.atomic
 def do_create_api_token(
     *, user: User, name: str, scope: str = ApiToken.Scope.READ, days: int | None = None, actor: User | None
@@ -353,11 +357,12 @@ def do_create_api_token(
         require_add(actor, ApiToken)
         if actor.pk != user.pk:
             raise PermissionDenied("Tokens are created by their owner.")
-    if access.caller_for(user) is None:
+    holder = access.caller_for(user)
+    if holder is None:
         raise ValidationError("This account has no access and cannot hold API tokens.")
     if scope not in ApiToken.Scope.values:
         raise ValidationError({"scope": f"Scope must be one of: {', '.join(ApiToken.Scope.values)}."})
-    if scope == ApiToken.Scope.WRITE and not _may_write(user):
+    if scope == ApiToken.Scope.WRITE and not holder.may_write:
         raise ValidationError({"scope": "Your role cannot write, so your tokens are read-only."})
     max_days = user.tenant.api_token_max_days
     if days is None:
@@ -417,8 +422,7 @@ def do_create_support_grant(
     engineer_email: str = "",
 ) -> tuple[SupportGrant, str]:
     """Consent to support access for at most 24 hours; returns the grant and its link (shown once)."""
-    require_add(actor, SupportGrant)
-    tenant = tenant_for_write(actor, None)
+    tenant = tenant_for_add(actor, SupportGrant, None)
     if not 1 <= duration_hours <= SupportGrant.MAX_HOURS:
         raise ValidationError({"duration_hours": f"Support access lasts 1 to {SupportGrant.MAX_HOURS} hours."})
     if scope not in SupportGrant.Scope.values:

@@ -12,7 +12,7 @@ import audit
 from devices.models import DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission
 from tenants.access import manages_rights
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, Tenant, User
-from tenants.services import access_by_id, require_add, tenant_for_write
+from tenants.services import access_by_id, tenant_for_add
 
 GROUP_FIELDS = ("name", "description", "parent")
 # Key of the advisory lock that serialises tree changes within one tenant (``grp``).
@@ -31,8 +31,7 @@ def do_create_device_group(
     tenant: Tenant | None = None,
 ) -> DeviceGroup:
     """Create a device group in the actor's tenant, optionally under ``parent``."""
-    require_add(actor, DeviceGroup)
-    tenant = tenant_for_write(actor, tenant)
+    tenant = tenant_for_add(actor, DeviceGroup, tenant)
     if DeviceGroup.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationError({"name": f"A device group named '{name}' already exists."})
     if parent is not None:

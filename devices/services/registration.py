@@ -15,7 +15,7 @@ import audit
 from devices.models import Device, DeviceGroup, DeviceRegistration, DeviceType
 from devices.services.registry import issue_device_credential
 from tenants.models import Action, Tenant, User
-from tenants.services import access_by_id, require_add, tenant_for_write
+from tenants.services import access_by_id, tenant_for_add
 from tenants.tokens import secret_digest
 
 MAX_CSV_ROWS = 10_000
@@ -76,8 +76,7 @@ def do_create_registration(
     tenant: Tenant | None = None,
 ) -> DeviceRegistration:
     """Expect one device by its external id (and, optionally, a registration token)."""
-    require_add(actor, DeviceRegistration)
-    tenant = tenant_for_write(actor, tenant)
+    tenant = tenant_for_add(actor, DeviceRegistration, tenant)
     registration = _new_registration(tenant, external_id, registration_token, type, group)
     registration.save()
     audit.record("registration.create", tenant=tenant, target=registration, actor=actor)
@@ -91,8 +90,7 @@ def do_bulk_register(csv_text: str, *, actor: User | None, tenant: Tenant | None
     All rows or none: any bad row rejects the file, with an error per row. ``type`` is a
     device type id, ``group`` a device group id, both of the same tenant.
     """
-    require_add(actor, DeviceRegistration)
-    tenant = tenant_for_write(actor, tenant)
+    tenant = tenant_for_add(actor, DeviceRegistration, tenant)
     reader = csv.DictReader(io.StringIO(csv_text))
     if reader.fieldnames is None or "external_id" not in reader.fieldnames:
         raise ValidationError({"file": "The first line must name the columns, including 'external_id'."})

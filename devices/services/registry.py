@@ -13,7 +13,7 @@ import audit
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
 from tenants.access import caller_for, require_caller
 from tenants.models import Action, Tenant, User
-from tenants.services import access_by_id, require_add, tenant_for_write
+from tenants.services import access_by_id, tenant_for_add
 from tenants.tokens import new_secret, secret_digest, shown_prefix
 
 # --- device types ------------------------------------------------------------------------
@@ -31,8 +31,7 @@ def do_create_device_type(
     tenant: Tenant | None = None,
 ) -> DeviceType:
     """Create a device type in the actor's tenant."""
-    require_add(actor, DeviceType)
-    tenant = tenant_for_write(actor, tenant)
+    tenant = tenant_for_add(actor, DeviceType, tenant)
     if DeviceType.objects.filter(tenant=tenant, manufacturer=manufacturer, model=model).exists():
         raise ValidationError({"model": f"Device type '{manufacturer} {model}' already exists."})
     device_type = DeviceType(

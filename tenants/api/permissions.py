@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import permissions
 
 from cot.api.actions import access_action
-from tenants.access import caller_for, can_add
+from tenants.access import caller_for, caller_may_add
 from tenants.models import Action
 
 
@@ -29,7 +29,7 @@ class TenantAccessPermission(permissions.BasePermission):
         if not caller.allows(action, model._meta.label):
             self.message = "This credential is read-only."
             return False
-        if action == Action.ADD and not getattr(view, "detail", False) and not can_add(user, model):
+        if action == Action.ADD and not getattr(view, "detail", False) and not caller_may_add(caller, model):
             self.message = f"You may not create {model._meta.verbose_name_plural}."
             return False
         return True

@@ -3,7 +3,7 @@
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from audit.api.serializers import AuditEntrySerializer
 from audit.models import AuditEntry
 from cot.api.serializers import StrictModelSerializer
-from cot.api.views import TenantScopedViewSet
+from cot.api.views import ReadCreateViewSet
 from tenants import services
 from tenants.models import Action, SupportGrant
 
@@ -55,9 +55,7 @@ class SupportGrantSerializer(StrictModelSerializer):
         return data
 
 
-class SupportGrantViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, TenantScopedViewSet
-):
+class SupportGrantViewSet(ReadCreateViewSet):
     """Grants of the caller's tenant (administrators only). Expiry is fixed; revoke ends access at once."""
 
     queryset = SupportGrant.objects.select_related("engineer", "created_by").all()
@@ -74,7 +72,7 @@ class SupportGrantViewSet(
     def activity(self, request: Request, pk: Any = None) -> Response:
         """Everything the engineer did under this grant, newest first."""
         grant = self.get_object()
-        entries = AuditEntry.objects.filter(tenant=grant.tenant_id, support_grant_id=grant.pk)
+        entries = AuditEntry.objects.restrict(request.user, Action.VIEW).filter(support_grant_id=grant.pk)
         page = self.paginate_queryset(entries.select_related("content_type"))
         serializer = AuditEntrySerializer(page, many=True)
         return self.get_paginated_response(serializer.data)
