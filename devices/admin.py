@@ -61,7 +61,6 @@ def group_tree(user: User) -> list[TreeNode]:
     }
     counts = dict(
         Device.objects.restrict(user, Action.VIEW)
-        .filter(group__in=list(groups))
         .order_by()
         .values_list("group")
         .annotate(total=Count("pk"))

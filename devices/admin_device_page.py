@@ -10,7 +10,7 @@ only be viewed) and then calls its ``devices.services.registry`` function.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -61,10 +61,8 @@ class DevicePageMixin(_AdminBase):
 
     def visible_device(self, request: HttpRequest, object_id: str) -> Device:
         """The device ``object_id`` if the caller may see it; 404 alike for missing and out of reach."""
-        device = self.get_object(request, unquote(object_id))
-        if device is None:
-            raise Http404("No device matches the given query.")
-        return device
+        # TenantScopedAdminMixin.get_object answers missing and unreachable alike with a 404.
+        return cast(Device, self.get_object(request, unquote(object_id)))
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -95,7 +93,6 @@ class DevicePageMixin(_AdminBase):
             ],
             "audit_entries": selectors.device_audit_entries(user, device),
             "operation_form": OperationForm(),
-            "can_operate": self.has_change_permission(request, device),
             "device": device,
         }
 

@@ -15,7 +15,14 @@ from cot.tasks import AuditedTask
 from devices.models import PayloadPurge
 from tenants.models import Tenant
 
-PAYLOAD_TABLES = ("devices_measurement", "devices_event", "devices_alarm", "devices_operationresult")
+# Each payload table and the column its rows age by.
+PAYLOAD_TIME_COLUMNS = {
+    "devices_measurement": "time",
+    "devices_event": "time",
+    "devices_alarm": "last_time",
+    "devices_operationresult": "time",
+}
+PAYLOAD_TABLES = tuple(PAYLOAD_TIME_COLUMNS)
 BATCH = 10_000
 
 
@@ -65,12 +72,7 @@ def enforce_payload_retention() -> int:
     removed = 0
     for tenant_id, days in Tenant.objects.values_list("pk", "payload_retention_days"):
         cutoff = timezone.now() - timedelta(days=days)
-        for table, column in (
-            ("devices_measurement", "time"),
-            ("devices_event", "time"),
-            ("devices_alarm", "last_time"),
-            ("devices_operationresult", "time"),
-        ):
+        for table, column in PAYLOAD_TIME_COLUMNS.items():
             where = f"tenant_id = %s AND {column} < %s"
             while count := _delete_batch(table, where, [tenant_id, cutoff]):
                 removed += count

@@ -200,4 +200,4 @@ class AlarmSerializer(serializers.ModelSerializer[Any]):
 class AlarmStatusSerializer(StrictSerializer):
     """The new status of an alarm."""
 
-    status = serializers.ChoiceField(choices=["ACKNOWLEDGED", "CLEARED"])
+    status = serializers.ChoiceField(choices=list(registry.ALARM_TRANSITIONS))

@@ -91,3 +91,4 @@ def touch_device(device: Device, now: datetime, resolution: int, **changes: Any)
     stale = device.last_seen_at is None or (now - device.last_seen_at).total_seconds() >= resolution
     if changes or stale:
         Device.objects.filter(pk=device.pk).update(last_seen_at=now, **changes)
+        device.last_seen_at = now  # so a second touch in the same request finds it fresh

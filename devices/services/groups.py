@@ -153,23 +153,18 @@ def do_set_device_group_rights(
         raise ValidationError({"rights": f"Unknown rights: {', '.join(bad)}."})
     wanted = sorted(set(rights))
     permissions = {p.codename: p for p in Permission.objects.filter(content_type__app_label="devices")}
+    # A user's rights live in the user table, a role's in the group table (under its auth.Group).
+    table: Any
+    held_by: dict[str, Any]
     if user is not None:
-        DeviceGroupUserPermission.objects.filter(content_object=group, user=user).delete()
-        DeviceGroupUserPermission.objects.bulk_create(
-            [
-                DeviceGroupUserPermission(content_object=group, user=user, permission=permissions[f"{r}_devicegroup"])
-                for r in wanted
-            ]
-        )
+        table, held_by = DeviceGroupUserPermission, {"user": user}
     else:
         assert role is not None
-        DeviceGroupRolePermission.objects.filter(content_object=group, group=role.group).delete()
-        DeviceGroupRolePermission.objects.bulk_create(
-            DeviceGroupRolePermission(
-                content_object=group, group=role.group, permission=permissions[f"{r}_devicegroup"]
-            )
-            for r in wanted
-        )
+        table, held_by = DeviceGroupRolePermission, {"group": role.group}
+    table.objects.filter(content_object=group, **held_by).delete()
+    table.objects.bulk_create(
+        [table(content_object=group, permission=permissions[f"{r}_devicegroup"], **held_by) for r in wanted]
+    )
     audit.record(
         "rights.set",
         tenant=group.tenant_id,
