@@ -7,11 +7,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tenants import access, services
+from tenants import access, services, two_factor
 from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user
 from tenants.admin_site import cockpit
 from tenants.models import DEVICE_GROUP_RIGHT_CHOICES, Action, ApiToken, Role, Tenant, User
@@ -149,8 +148,7 @@ class UserAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     actions = ("reset_two_factor",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        confirmed = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
-        return super().get_queryset(request).annotate(has_totp=Exists(confirmed))
+        return super().get_queryset(request).annotate(has_two_factor=two_factor.confirmed_authenticator_exists())
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         kwargs["form"] = UserChangeForm if obj is not None else UserAddForm
@@ -167,7 +165,7 @@ class UserAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     @admin.display(boolean=True, description="two-factor")
     def two_factor_enabled(self, obj: User) -> bool:
         """Whether the user has a confirmed authenticator (annotated by ``get_queryset``)."""
-        return bool(getattr(obj, "has_totp", False))
+        return bool(getattr(obj, "has_two_factor", False))
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -35,27 +37,51 @@ class RegistrationAnswer:
     credential: str | None = None
 
 
-def _check_expected(tenant: Tenant, external_id: str, device_type: DeviceType | None) -> None:
+@dataclass(frozen=True)
+class _Known:
+    """External ids of ``tenant`` already taken by a live device or expected by a registration."""
+
+    registered: set[str]
+    expected: set[str]
+
+    @classmethod
+    def among(cls, tenant: Tenant, external_ids: list[str]) -> _Known:
+        # Two set-based queries for a whole CSV file, not two per line.
+        ids = [external_id.strip() for external_id in external_ids]
+        devices = Device.objects.filter(tenant=tenant, external_id__in=ids).exclude(status="decommissioned")
+        registrations = DeviceRegistration.objects.filter(
+            tenant=tenant, external_id__in=ids, status__in=["pending", "accepted"]
+        )
+        return cls(
+            set(devices.values_list("external_id", flat=True)),
+            set(registrations.values_list("external_id", flat=True)),
+        )
+
+
+def _check_expected(tenant: Tenant, external_id: str, device_type: DeviceType | None, known: _Known) -> None:
     external_id = external_id.strip()
     if not external_id or len(external_id) > 64:
         raise ValidationError({"external_id": "An external id has 1 to 64 characters."})
-    if Device.objects.filter(tenant=tenant, external_id=external_id).exclude(status="decommissioned").exists():
+    if external_id in known.registered:
         raise ValidationError({"external_id": f"A device '{external_id}' is already registered."})
-    if DeviceRegistration.objects.filter(
-        tenant=tenant, external_id=external_id, status__in=["pending", "accepted"]
-    ).exists():
+    if external_id in known.expected:
         raise ValidationError({"external_id": f"'{external_id}' is already expected."})
     if tenant.certified_devices_only and (device_type is None or not device_type.certified):
         raise ValidationError({"type": "This tenant registers devices of certified types only."})
 
 
 def _new_registration(
-    tenant: Tenant, external_id: str, token: str | None, device_type: DeviceType | None, group: DeviceGroup | None
+    tenant: Tenant,
+    external_id: str,
+    token: str | None,
+    device_type: DeviceType | None,
+    group: DeviceGroup | None,
+    known: _Known,
 ) -> DeviceRegistration:
     for name, related in (("type", device_type), ("group", group)):
         if related is not None and related.tenant_id != tenant.pk:
             raise ValidationError({name: "Unknown value."})
-    _check_expected(tenant, external_id, device_type)
+    _check_expected(tenant, external_id, device_type, known)
     return DeviceRegistration(
         tenant=tenant,
         external_id=external_id.strip(),
@@ -77,7 +103,8 @@ def do_create_registration(
 ) -> DeviceRegistration:
     """Expect one device by its external id (and, optionally, a registration token)."""
     tenant = tenant_for_add(actor, DeviceRegistration, tenant)
-    registration = _new_registration(tenant, external_id, registration_token, type, group)
+    known = _Known.among(tenant, [external_id])
+    registration = _new_registration(tenant, external_id, registration_token, type, group, known)
     registration.save()
     audit.record("registration.create", tenant=tenant, target=registration, actor=actor)
     return registration
@@ -99,10 +126,12 @@ def do_bulk_register(csv_text: str, *, actor: User | None, tenant: Tenant | None
         raise ValidationError({"file": f"Unknown columns: {', '.join(sorted(unknown))}."})
     types = {str(t.pk): t for t in DeviceType.objects.filter(tenant=tenant)}
     groups = {str(g.pk): g for g in DeviceGroup.objects.filter(tenant=tenant)}
+    rows = list(itertools.islice(reader, MAX_CSV_ROWS + 1))
+    if len(rows) > MAX_CSV_ROWS:
+        raise ValidationError({"file": f"At most {MAX_CSV_ROWS} devices per file."})
+    known = _Known.among(tenant, [row.get("external_id") or "" for row in rows])
     registrations, errors, seen = [], {}, set()
-    for line, row in enumerate(reader, start=2):
-        if line - 1 > MAX_CSV_ROWS:
-            raise ValidationError({"file": f"At most {MAX_CSV_ROWS} devices per file."})
+    for line, row in enumerate(rows, start=2):
         try:
             external_id = (row.get("external_id") or "").strip()
             if external_id in seen:
@@ -111,7 +140,7 @@ def do_bulk_register(csv_text: str, *, actor: User | None, tenant: Tenant | None
             device_type = _lookup(types, row.get("type"), "type")
             group = _lookup(groups, row.get("group"), "group")
             registrations.append(
-                _new_registration(tenant, external_id, row.get("registration_token") or None, device_type, group)
+                _new_registration(tenant, external_id, row.get("registration_token") or None, device_type, group, known)
             )
         except ValidationError as exc:
             errors[f"line {line}"] = exc.messages
@@ -139,8 +168,15 @@ def do_accept_registrations(registration_ids: list[int], *, actor: User | None) 
     if actor is not None:
         qs = qs.restrict(actor, Action.CHANGE)
     rows = list(qs.values_list("pk", "tenant_id"))
+    _accept(rows, actor)
+    return len(rows)
+
+
+def _accept(rows: list[tuple[int, int]], actor: User | None) -> datetime:
+    """Mark these pending ``(id, tenant id)`` registrations accepted and audit it per tenant; when."""
+    now = timezone.now()
     DeviceRegistration.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-        status=DeviceRegistration.Status.ACCEPTED, accepted_at=timezone.now()
+        status=DeviceRegistration.Status.ACCEPTED, accepted_at=now
     )
     for tenant_id in {t for _, t in rows}:
         audit.record(
@@ -149,7 +185,7 @@ def do_accept_registrations(registration_ids: list[int], *, actor: User | None) 
             data={"registrations": sorted(pk for pk, t in rows if t == tenant_id)},
             actor=actor,
         )
-    return len(rows)
+    return now
 
 
 @transaction.atomic
@@ -158,8 +194,8 @@ def do_accept_registration(registration: DeviceRegistration, *, actor: User) -> 
     registration = access_by_id(actor, DeviceRegistration, registration.pk, Action.CHANGE)
     if registration.status != DeviceRegistration.Status.PENDING:
         raise ValidationError({"status": f"The registration is {registration.status}, not pending."})
-    do_accept_registrations([registration.pk], actor=actor)
-    registration.refresh_from_db()
+    registration.accepted_at = _accept([(registration.pk, registration.tenant_id)], actor)
+    registration.status = DeviceRegistration.Status.ACCEPTED
     return registration
 
 

@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from django_otp import user_has_device
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cot.api.serializers import ScopedRelatedField, StrictModelSerializer
-from tenants import services
+from tenants import services, two_factor
 from tenants.models import DEVICE_GROUP_RIGHTS, ApiToken, Role, User
 
 
@@ -43,7 +42,7 @@ class UserSerializer(StrictModelSerializer):
     def get_two_factor_enabled(self, user: User) -> bool:
         # Lists annotate it in one query; single objects fresh from a service ask directly.
         annotated = getattr(user, "has_two_factor", None)
-        return bool(user_has_device(user)) if annotated is None else bool(annotated)
+        return two_factor.has_confirmed_authenticator(user) if annotated is None else bool(annotated)
 
     def validate_email(self, value: str) -> str:
         if self.instance is not None and value.lower() != self.instance.email:
@@ -132,7 +131,7 @@ class MeSerializer(serializers.Serializer[Any]):
     token = serializers.SerializerMethodField()
 
     def get_two_factor_enabled(self, user: User) -> bool:
-        return bool(user_has_device(user))
+        return two_factor.has_confirmed_authenticator(user)
 
     @extend_schema_field(_TokenBriefSerializer(allow_null=True))
     def get_token(self, user: User) -> dict[str, Any] | None:

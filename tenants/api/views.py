@@ -2,15 +2,13 @@
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cot.api.views import CotAPIView, ModelViewSet, ReadCreateViewSet
-from tenants import services
+from tenants import services, two_factor
 from tenants.api.serializers import ApiTokenSerializer, MeSerializer, RoleSerializer, UserSerializer
 from tenants.models import Action, ApiToken, Role, User
 
@@ -29,9 +27,7 @@ class UserViewSet(ModelViewSet):
     ``DELETE`` deactivates: users are never removed, so the audit trail keeps its actors.
     """
 
-    queryset = User.objects.select_related("role").annotate(
-        has_two_factor=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
-    )
+    queryset = User.objects.select_related("role").annotate(has_two_factor=two_factor.confirmed_authenticator_exists())
     serializer_class = UserSerializer
     filterset_fields = ["role", "is_active"]
 
