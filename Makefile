@@ -20,9 +20,7 @@ test: $(STAMP)
 	scripts/test.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	scripts/lint.sh
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

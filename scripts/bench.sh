@@ -11,13 +11,7 @@ PG_PORT="${COT_BENCH_PG_PORT:-55600}"
 REDIS_PORT="${COT_BENCH_REDIS_PORT:-56600}"
 TMP="$ROOT/var/bench"
 
-ensure_system_packages
-if ! command -v wrk >/dev/null 2>&1; then
-  [ "$(id -u)" -eq 0 ] || die "wrk is needed for the load: sudo apt-get install wrk"
-  log "Installing wrk"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
-fi
+ensure_system_packages wrk
 
 stop_gunicorn() {
   local pid
@@ -40,8 +34,7 @@ rm -rf "$TMP"
 mkdir -p "$TMP"
 start_postgres "$TMP/pg" "$PG_PORT"
 start_redis "$TMP/redis" "$REDIS_PORT"
-create_database "$PG_PORT" cot
-create_database "$PG_PORT" cot_telemetry
+create_databases "$PG_PORT"
 
 # Always our own servers, whatever the calling shell points at. For what-if runs, the
 # COT_BENCH_*_QUERY variables append connection settings (django-environ URL query),
@@ -52,9 +45,7 @@ export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CELERY_BROKER_URL="$REDIS_URL"
 export COT_ENV=development DEBUG=false LOG_LEVEL=WARNING DJANGO_SETTINGS_MODULE=cot.settings
 
-PY="$ROOT/.venv/bin/python"
 log "Migrating"
-"$PY" manage.py migrate --noinput >/dev/null
-"$PY" manage.py migrate --database telemetry --noinput >/dev/null
-log "Running benchmarks (a few minutes)"
-"$PY" -m bench "$@"
+migrate_all
+log "Running benchmarks (about 12 minutes for all)"
+"$ROOT/.venv/bin/python" -m bench "$@"

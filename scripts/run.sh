@@ -21,8 +21,7 @@ trap 'exit 130' INT TERM
 if [ -z "${DATABASE_URL:-}" ]; then
   start_postgres "$ROOT/var/pg" "$PG_PORT"
   STARTED_PG=1
-  create_database "$PG_PORT" cot
-  create_database "$PG_PORT" cot_telemetry
+  create_databases "$PG_PORT"
   export DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot"
   export TELEMETRY_DATABASE_URL="${TELEMETRY_DATABASE_URL:-postgres://cot@127.0.0.1:$PG_PORT/cot_telemetry}"
 fi
@@ -34,8 +33,7 @@ fi
 
 PY="$ROOT/.venv/bin/python"
 log "Migrating"
-"$PY" manage.py migrate --noinput >/dev/null
-"$PY" manage.py migrate --database telemetry --noinput >/dev/null
+migrate_all
 "$PY" manage.py collectstatic --noinput >/dev/null
 "$PY" manage.py bootstrap_demo
 

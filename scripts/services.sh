@@ -1,5 +1,5 @@
-# Shared helpers for `make run` and `make test`: system packages, a project-local
-# PostgreSQL and Redis. Source it; it defines functions only.
+# Shared helpers for `make run`, `make test` and `make bench`: system packages, a
+# project-local PostgreSQL and Redis, migrations. Source it; it defines functions only.
 # shellcheck shell=bash
 
 set -euo pipefail
@@ -16,13 +16,20 @@ pg_bindir() {
   done | sort -V | tail -n 1
 }
 
-# Install the Debian packages we need when they are missing (PostgreSQL server, Redis,
-# and chromium for the browser tests). Only root can; others get a clear message.
+# ensure_system_packages [browser] [wrk]: install the Debian packages we need when they
+# are missing (PostgreSQL server, Redis; chromium for the browser tests, wrk for the
+# benchmarks). Only root can; others get a clear message.
 ensure_system_packages() {
-  local want=() with_browser="${1:-}"
+  local want=() extra
   [ -n "$(pg_bindir)" ] || want+=(postgresql)
   command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
-  if [ "$with_browser" = "browser" ] && [ ! -x /usr/bin/chromium ]; then want+=(chromium); fi
+  for extra in "$@"; do
+    case "$extra" in
+      browser) [ -x /usr/bin/chromium ] || want+=(chromium) ;;
+      wrk) command -v wrk >/dev/null 2>&1 || want+=(wrk) ;;
+      *) die "ensure_system_packages: unknown extra '$extra'" ;;
+    esac
+  done
   [ ${#want[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     die "Missing system packages: ${want[*]}. Install them (sudo apt-get install ${want[*]}) or set DATABASE_URL/REDIS_URL."
@@ -77,6 +84,18 @@ create_database() {
   if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U cot -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$name'" | grep -q 1; then
     "$bin/createdb" -h 127.0.0.1 -p "$port" -U cot "$name"
   fi
+}
+
+# create_databases PORT: cot's two databases (registry and telemetry) on that cluster.
+create_databases() {
+  create_database "$1" cot
+  create_database "$1" cot_telemetry
+}
+
+# migrate_all: both databases, with the project's virtualenv.
+migrate_all() {
+  "$ROOT/.venv/bin/python" "$ROOT/manage.py" migrate --noinput >/dev/null
+  "$ROOT/.venv/bin/python" "$ROOT/manage.py" migrate --database telemetry --noinput >/dev/null
 }
 
 # start_redis DATADIR PORT [persist]

@@ -33,12 +33,6 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 export TELEMETRY_DATABASE_URL="${TELEMETRY_DATABASE_URL:-$DATABASE_URL}"
 
-PY="$ROOT/.venv/bin"
-log "ruff check"
-"$PY/ruff" check .
-log "ruff format --check"
-"$PY/ruff" format --check .
-log "mypy"
-"$PY/mypy" .
+"$ROOT/scripts/lint.sh"
 log "pytest"
-"$PY/pytest" "$@"
+"$ROOT/.venv/bin/pytest" "$@"

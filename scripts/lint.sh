@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# `make lint`, and the first half of `make test`: ruff (lint and format check) and mypy.
+source "$(dirname "$0")/services.sh"
+cd "$ROOT"
+
+log "ruff check"
+.venv/bin/ruff check .
+log "ruff format --check"
+.venv/bin/ruff format --check .
+log "mypy"
+.venv/bin/mypy .
