@@ -12,13 +12,11 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from cot.db_routers import TELEMETRY_ALIAS
 from devices.admin_actions import report_refusal
 from devices.models import Alarm, Device, PayloadPurge
 from devices.services import registry
@@ -102,17 +100,16 @@ class AlarmAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if len(changeable) != len(selected):
             self.message_user(request, f"{what}: you may not change some of the selected alarms.", messages.ERROR)
             return
-        if wrong.exists():
-            names = ", ".join(f"{alarm.type} ({alarm.status.lower()})" for alarm in wrong[:5])
+        wrong_rows = list(wrong[:5])
+        if wrong_rows:
+            names = ", ".join(f"{alarm.type} ({alarm.status.lower()})" for alarm in wrong_rows)
             self.message_user(
                 request, f"{what}: {names} cannot be {what.lower()}d. Nothing was changed.", messages.ERROR
             )
             return
         actor = acting_user(request)
         try:
-            with transaction.atomic(), transaction.atomic(using=TELEMETRY_ALIAS):
-                for alarm_id in selected:
-                    registry.do_set_alarm_status(alarm_id, status, actor=actor)
+            registry.do_set_alarms_status(selected, status, actor=actor)
         except (ValidationError, PermissionDenied, Http404) as exc:
             report_refusal(self, request, exc, what)
             return

@@ -7,9 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 import audit
+from cot.db_routers import TELEMETRY_ALIAS
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
 from tenants.access import caller_for, require_caller
 from tenants.models import Action, Tenant, User
@@ -250,18 +252,32 @@ ALARM_TRANSITIONS: dict[str, set[str]] = {
 
 def do_set_alarm_status(alarm_id: int, status: str, *, actor: User) -> Alarm:
     """Acknowledge or clear an alarm of a device the actor may change."""
+    (alarm,) = do_set_alarms_status([alarm_id], status, actor=actor)
+    return alarm
+
+
+@transaction.atomic
+def do_set_alarms_status(alarm_ids: list[int], status: str, *, actor: User) -> list[Alarm]:
+    """Acknowledge or clear alarms of devices the actor may change: all of them or none.
+
+    One restricted read and one UPDATE however many alarms; one audit entry per alarm.
+    """
     if status not in ALARM_TRANSITIONS:
         raise ValidationError({"status": "Set ACKNOWLEDGED or CLEARED."})
-    with transaction.atomic(using="telemetry"):
-        alarm = access_by_id(actor, Alarm, alarm_id, Action.CHANGE)
-        if alarm.status not in ALARM_TRANSITIONS[status]:
-            raise ValidationError({"status": f"A {alarm.status} alarm cannot become {status}."})
-        Alarm.objects.filter(pk=alarm.pk).update(status=status, updated_at=timezone.now())
+    with transaction.atomic(using=TELEMETRY_ALIAS):
+        alarms = list(Alarm.objects.restrict(actor, Action.CHANGE).filter(pk__in=alarm_ids).order_by("pk"))
+        if len(alarms) != len(set(alarm_ids)):
+            raise Http404("No alarm matches the given query.")
+        for alarm in alarms:
+            if alarm.status not in ALARM_TRANSITIONS[status]:
+                raise ValidationError({"status": f"A {alarm.status} alarm cannot become {status}."})
+        Alarm.objects.filter(pk__in=[alarm.pk for alarm in alarms]).update(status=status, updated_at=timezone.now())
+    for alarm in alarms:
         alarm.status = status
-    audit.record(
-        f"alarm.{status.lower()}",
-        tenant=alarm.tenant_id,
-        data={"alarm": alarm.pk, "device": alarm.device_id, "type": alarm.type},
-        actor=actor,
-    )
-    return alarm
+        audit.record(
+            f"alarm.{status.lower()}",
+            tenant=alarm.tenant_id,
+            data={"alarm": alarm.pk, "device": alarm.device_id, "type": alarm.type},
+            actor=actor,
+        )
+    return alarms
