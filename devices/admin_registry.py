@@ -7,8 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -16,7 +15,7 @@ from django.urls import URLPattern, path, reverse
 from devices.admin_actions import report_refusal
 from devices.models import Device, DeviceRegistration, DeviceType
 from devices.services import registration, registry
-from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user
+from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user, count_per_row
 from tenants.admin_site import cockpit
 from tenants.models import Action
 
@@ -42,15 +41,8 @@ class DeviceTypeAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelA
     fields = ("manufacturer", "model", "certified", "certification_notes", "heartbeat_interval")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        visible = (
-            Device.objects.restrict(request.user, Action.VIEW)
-            .filter(type=OuterRef("pk"))
-            .order_by()
-            .values("type")
-            .annotate(total=Count("pk"))
-            .values("total")
-        )
-        return super().get_queryset(request).annotate(devices_total=Coalesce(Subquery(visible), 0))
+        visible = Device.objects.restrict(request.user, Action.VIEW)
+        return super().get_queryset(request).annotate(devices_total=count_per_row(visible, "type"))
 
     @admin.display(description="devices", ordering="devices_total")
     def device_count(self, obj: DeviceType) -> int:

@@ -20,6 +20,8 @@ from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import LazyObject
@@ -315,3 +317,13 @@ class CreateOnlyAdminMixin(_AdminBase):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def count_per_row(rows: models.QuerySet[Any], field: str) -> Coalesce:
+    """An annotation: how many of ``rows`` point at each listed object through ``field``.
+
+    ``rows`` come already restricted to what the caller may see; one subquery in the list's
+    own query instead of a count per row.
+    """
+    counted = rows.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(total=Count("pk"))
+    return Coalesce(Subquery(counted.values("total")), 0)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -15,7 +14,7 @@ from django.utils.html import format_html
 from audit.models import AuditEntry
 from tenants import services
 from tenants.admin import run_for_each
-from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user
+from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user, count_per_row
 from tenants.admin_site import cockpit
 from tenants.models import Action, SupportGrant
 
@@ -68,15 +67,8 @@ class SupportGrantAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.Mode
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         # The activity count comes through the access layer, in the same query as the grant.
-        recorded = (
-            AuditEntry.objects.restrict(request.user, Action.VIEW)
-            .filter(support_grant_id=OuterRef("pk"))
-            .order_by()
-            .values("support_grant_id")
-            .annotate(total=Count("pk"))
-            .values("total")
-        )
-        return super().get_queryset(request).annotate(activity_total=Coalesce(Subquery(recorded), 0))
+        recorded = AuditEntry.objects.restrict(request.user, Action.VIEW)
+        return super().get_queryset(request).annotate(activity_total=count_per_row(recorded, "support_grant_id"))
 
     @admin.display(description="activity")
     def activity(self, obj: SupportGrant) -> str:
