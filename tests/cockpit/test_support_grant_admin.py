@@ -76,3 +76,12 @@ def test_engineer_sees_banner_and_activity_lists_exactly_their_actions(acme, acm
     page = cockpit_client(acme_admin).get(object_url(grant).replace("/change/", "/activity/")).content.decode()
     assert page.count(f"{engineer.email} via support grant {grant.pk}") == 2  # the opening and the index visit
     assert acme_admin.email not in page.split('id="activity"')[1]
+
+
+def test_grant_page_counts_the_engineers_recorded_actions(acme, acme_admin, provider):
+    grant, link = do_create_support_grant(actor=acme_admin, reason="TICKET-5")
+    engineer = verified_client(make_user(provider, Role.Kind.SUPPORT))
+    assert engineer.post("/" + link.split("/", 3)[3]).status_code == 302
+    engineer.get("/cockpit/")
+    page = cockpit_client(acme_admin).get(object_url(grant)).content.decode()
+    assert ">2 recorded actions</a>" in page  # the opening and the index visit, not the admin's own
