@@ -1,12 +1,13 @@
 """CSV and JSON exports of an audit trail, streamed so a long trail never sits in memory."""
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
+
+from cot.spreadsheet import csv_lines
 
 EXPORT_FORMATS = ("csv", "json")
 
@@ -35,19 +36,12 @@ def _row(entry: Any) -> dict[str, Any]:
     }
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(entries: Iterable[Any]) -> Iterator[str]:
-    writer = csv.DictWriter(_Echo(), fieldnames=EXPORT_FIELDS)
-    yield writer.writeheader()
+def _csv_rows(entries: Iterable[Any]) -> Iterator[dict[str, Any]]:
     for entry in entries:
         row = _row(entry)
         for key in ("changes", "additional_data"):
             row[key] = json.dumps(row[key], cls=DjangoJSONEncoder) if row[key] is not None else ""
-        yield writer.writerow(row)
+        yield row
 
 
 def _json_chunks(entries: Iterable[Any]) -> Iterator[str]:
@@ -61,7 +55,10 @@ def export_response(queryset: Any, fmt: str, filename: str) -> StreamingHttpResp
     """A download of ``queryset`` as ``csv`` or ``json``."""
     entries = queryset.select_related("content_type").order_by("tenant_id", "seq").iterator(chunk_size=2000)
     if fmt == "csv":
-        response = StreamingHttpResponse(_csv_lines(entries), content_type="text/csv; charset=utf-8")
+        # Names, reprs and labels are user-controlled: no cell may become a spreadsheet formula.
+        response = StreamingHttpResponse(
+            csv_lines(EXPORT_FIELDS, _csv_rows(entries)), content_type="text/csv; charset=utf-8"
+        )
     else:
         response = StreamingHttpResponse(_json_chunks(entries), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'

@@ -42,9 +42,9 @@ def registered_devices(tenant: Tenant, count: int) -> list[str]:
     credentials = []
     for n in range(count):
         external_id = f"INGEST-{n:04d}"
-        registration = do_create_registration(external_id=external_id, actor=None, tenant=tenant)
-        do_accept_registrations([registration.pk], actor=None)
-        answer = device_register(tenant_slug=tenant.slug, external_id=external_id, registration_token=None)
+        issued = do_create_registration(external_id=external_id, actor=None, tenant=tenant)
+        do_accept_registrations([issued.registration.pk], actor=None)
+        answer = device_register(tenant_slug=tenant.slug, external_id=external_id, registration_token=issued.token)
         assert answer.credential is not None
         credentials.append(answer.credential)
     return credentials

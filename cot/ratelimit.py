@@ -9,6 +9,7 @@ atomically in Redis, so concurrent workers on many machines share the limits exa
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,28 +20,42 @@ from django.conf import settings
 
 PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
 
-# KEYS: bucket keys. ARGV: now, then capacity and period per key.
+# KEYS: bucket keys. ARGV: mode, now, then capacity and period per key. Modes:
+# "take" charges one token to every bucket if each has one; "peek" only looks; "charge"
+# charges every bucket whatever its level (never below zero).
 # Returns 0 when allowed, else the 1-based index of the first exhausted bucket and the
-# seconds until it holds a token again.
+# seconds until it holds a token again ("charge": the first bucket this charge emptied).
 _SCRIPT = """
-local now = tonumber(ARGV[1])
+local mode = ARGV[1]
+local now = tonumber(ARGV[2])
 local states = {}
+local emptied = nil
 for i, key in ipairs(KEYS) do
-  local capacity = tonumber(ARGV[2 * i])
-  local period = tonumber(ARGV[2 * i + 1])
+  local capacity = tonumber(ARGV[1 + 2 * i])
+  local period = tonumber(ARGV[2 + 2 * i])
   local rate = capacity / period
   local state = redis.call('HMGET', key, 'tokens', 'at')
   local tokens = tonumber(state[1]) or capacity
   local at = tonumber(state[2]) or now
   tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-  if tokens < 1 then
+  if mode ~= 'charge' and tokens < 1 then
     return {i, tostring((1 - tokens) / rate)}
   end
-  states[i] = {tokens - 1, period}
+  local left = math.max(0, tokens - 1)
+  if emptied == nil and left < 1 then
+    emptied = {i, tostring((1 - left) / rate)}
+  end
+  states[i] = {left, period}
+end
+if mode == 'peek' then
+  return {0, '0'}
 end
 for i, key in ipairs(KEYS) do
   redis.call('HSET', key, 'tokens', states[i][1], 'at', now)
   redis.call('EXPIRE', key, math.ceil(states[i][2]) + 1)
+end
+if mode == 'charge' and emptied ~= nil then
+  return emptied
 end
 return {0, '0'}
 """
@@ -71,14 +86,22 @@ class Refusal:
         )
 
 
+_UNIT = re.compile(r"(\d*)\s*([a-z]+)")
+
+
 def parse_rate(rate: str) -> tuple[int, float]:
-    """``"10/s"`` → (10, 1.0); ``"600/min"`` → (600, 60.0)."""
+    """``"10/s"`` → (10, 1.0); ``"600/min"`` → (600, 60.0); ``"5/15min"`` → (5, 900.0)."""
     count, _, unit = rate.partition("/")
+    match = _UNIT.fullmatch(unit.strip().lower())
     try:
         capacity = int(count)
-        period = PERIODS[unit.strip().lower()]
+        if match is None:
+            raise KeyError(unit)
+        period = PERIODS[match[2]] * int(match[1] or 1)
     except (ValueError, KeyError):
-        raise ValueError(f"Bad rate '{rate}': use N/s, N/min or N/hour.") from None
+        raise ValueError(f"Bad rate '{rate}': use N/s, N/min or N/hour (or N/15min).") from None
+    if period <= 0:
+        raise ValueError(f"Bad rate '{rate}': the period must be positive.")
     if capacity < 1:
         raise ValueError(f"Bad rate '{rate}': the count must be positive.")
     return capacity, period
@@ -94,17 +117,31 @@ def _script() -> Any:
     return _client().register_script(_SCRIPT)
 
 
-def check(limits: list[Limit]) -> Refusal | None:
-    """Charge one request to every bucket, or refuse naming the first exhausted one."""
+def _run(mode: str, limits: list[Limit]) -> Refusal | None:
     if not limits:
         return None
-    args: list[Any] = [time.time()]
+    args: list[Any] = [mode, time.time()]
     for limit in limits:
         args += [limit.capacity, limit.period]
     index, wait = _script()(keys=[limit.key for limit in limits], args=args)
     if int(index) == 0:
         return None
     return Refusal(limits[int(index) - 1], max(1, math.ceil(float(wait))))
+
+
+def check(limits: list[Limit]) -> Refusal | None:
+    """Charge one request to every bucket, or refuse naming the first exhausted one."""
+    return _run("take", limits)
+
+
+def peek(limits: list[Limit]) -> Refusal | None:
+    """The first exhausted bucket, charging nothing (for limits on failures, checked before trying)."""
+    return _run("peek", limits)
+
+
+def charge(limits: list[Limit]) -> Refusal | None:
+    """Charge one failure to every bucket; the first bucket this charge emptied, if any."""
+    return _run("charge", limits)
 
 
 def limits_for(scope: str, ident: Any, rates: dict[str, str]) -> list[Limit]:

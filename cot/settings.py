@@ -202,12 +202,19 @@ RATE_LIMITS = {
         "second": env.str("COT_RATE_TENANT_API_SECOND", default="100/s"),
         "minute": env.str("COT_RATE_TENANT_API_MINUTE", default="3000/min"),
     },
+    # Device registration, per source address: every call, and wrong registration tokens.
     "registration": {"minute": env.str("COT_RATE_REGISTRATION_MINUTE", default="30/min")},
+    "registration_guess_address": {"window": env.str("COT_RATE_REGISTRATION_GUESS_ADDRESS", default="5/15min")},
+    # Wrong registration tokens per tenant and external id (whether it is expected or not).
+    "registration_guess": {"window": env.str("COT_RATE_REGISTRATION_GUESS", default="10/hour")},
 }
+# The scopes a tenant's own rate_limits may override (the others are the platform's).
+TENANT_RATE_SCOPES = ("device", "tenant_devices", "token", "tenant_api")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("COT_MAX_REQUEST_BYTES", default=1024 * 1024)
 API_TOKEN_PREFIX = "cot_pat_"  # noqa: S105 (public prefix for secret scanners)
 API_TOKEN_DEFAULT_DAYS = 90
 DEVICE_CREDENTIAL_PREFIX = "cot_dev_"
+DEVICE_REGISTRATION_TOKEN_PREFIX = "cot_reg_"  # noqa: S105 (public prefix for secret scanners)
 DEVICE_MAX_BATCH = env.int("COT_DEVICE_MAX_BATCH", default=5000)
 DEVICE_MAX_CLOCK_SKEW_SECONDS = env.int("COT_DEVICE_MAX_CLOCK_SKEW_SECONDS", default=300)
 # Header in which the TLS-terminating proxy passes the client certificate's SHA-256.

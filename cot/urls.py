@@ -11,7 +11,7 @@ from tenants.views.support import enter_support_grant, leave_support_grant
 urlpatterns = [
     path("", RedirectView.as_view(url="/cockpit/", permanent=False)),
     path("cockpit/", cockpit.urls),
-    path("support/enter/<str:secret>/", enter_support_grant, name="support-enter"),
+    path("support/enter/", enter_support_grant, name="support-enter"),
     path("support/leave/", leave_support_grant, name="support-leave"),
     path("api/v1/", include("cot.api.urls")),
     # Served by DeviceAPIMiddleware before the rest of the stack; listed here so reverse() knows the URLs.

@@ -24,6 +24,7 @@ from devices import selectors
 from devices.admin_chart import DEFAULT_RANGE, RANGES, build_charts
 from devices.models import Alarm, Device, Operation
 from devices.services import registry
+from tenants import access
 from tenants.admin_mixins import acting_user
 from tenants.models import Action
 
@@ -94,6 +95,8 @@ class DevicePageMixin(_AdminBase):
             "audit_entries": selectors.device_audit_entries(user, device),
             "operation_form": OperationForm(),
             "device": device,
+            # Unblocking makes the device's credential work again: administrators only.
+            "may_unblock": access.keeps_secrets(user),
         }
 
     def get_urls(self) -> list[URLPattern]:

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from devices.admin_actions import report_refusal
 from devices.models import Alarm, Device, PayloadPurge
 from devices.services import registry
-from tenants.admin_mixins import TenantScopedAdminMixin, acting_user
+from tenants.admin_mixins import ScopedChangeList, TenantScopedAdminMixin, acting_user
 from tenants.admin_site import cockpit
 from tenants.models import Action
 
@@ -28,7 +28,7 @@ from tenants.models import Action
 PROGRESS_REFRESH_SECONDS = 5
 
 
-class AlarmChangeList(ChangeList):
+class AlarmChangeList(ScopedChangeList):
     """Names each listed alarm's device, read from the registry through the access layer."""
 
     def get_results(self, request: HttpRequest) -> None:

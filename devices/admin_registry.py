@@ -1,20 +1,28 @@
-"""Cockpit pages for device types and registrations (expected devices), including CSV upload."""
+"""Cockpit pages for device types and registrations (expected devices), including CSV upload.
+
+A registration's token (the administrator's or a generated one) is shown once: in the
+message after adding one, or as a CSV download on the page that answers an upload.
+"""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
+from django.utils.html import format_html
 
+from cot.spreadsheet import csv_lines
 from devices.admin_actions import report_refusal
 from devices.models import Device, DeviceRegistration, DeviceType
 from devices.services import registration, registry
+from tenants import access
 from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user, count_per_row
 from tenants.admin_site import cockpit
 from tenants.models import Action
@@ -65,14 +73,15 @@ class DeviceTypeAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelA
 
 
 class RegistrationForm(ServiceForm):
-    """Expect one device; the optional registration token is write-only (stored as a hash)."""
+    """Expect one device; its registration token is the one typed here or a generated one."""
 
     registration_token = forms.CharField(
         required=False,
-        max_length=200,
+        max_length=registration.MAX_TOKEN_LENGTH,
         strip=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Optional secret the device must present when it registers. It is never shown again.",
+        help_text="The secret the device presents when it registers. Leave it empty to have one generated "
+        "(shown once, after saving). It is stored only as a hash.",
     )
 
     class Meta:
@@ -81,20 +90,18 @@ class RegistrationForm(ServiceForm):
 
 
 class CsvUploadForm(forms.Form):
-    """A CSV file of expected devices."""
+    """A CSV file of expected devices, read line by line from the upload (never whole into memory)."""
 
     file = forms.FileField(
         help_text="UTF-8 CSV; first line names the columns: external_id[,registration_token,type,group] "
-        "(type and group are ids). All lines are registered, or none.",
+        f"(type and group are ids; at most {registration.MAX_CSV_ROWS} lines). Lines without a token get a "
+        "generated one. All lines are registered, or none.",
     )
 
-    def clean_file(self) -> str:
+    def clean_file(self) -> io.TextIOWrapper:
         upload = self.cleaned_data["file"]
-        try:
-            text: str = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationError("The file is not UTF-8 text.") from None
-        return text
+        upload.seek(0)
+        return io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
 
 
 @admin.register(DeviceRegistration, site=cockpit)
@@ -102,7 +109,17 @@ class DeviceRegistrationAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admi
     """Administrators expect devices one by one or from CSV, and accept them in bulk."""
 
     form = RegistrationForm
-    list_display = ("external_id", "status", "type", "group", "device", "failed_attempts", "created_at", "accepted_at")
+    list_display = (
+        "external_id",
+        "status",
+        "type",
+        "group",
+        "device",
+        "failed_attempts",
+        "last_failed_at",
+        "created_at",
+        "accepted_at",
+    )
     list_filter = ("status",)
     list_select_related = ("type", "group", "device")
     search_fields = ("external_id",)
@@ -111,21 +128,52 @@ class DeviceRegistrationAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admi
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ("external_id", "registration_token", "type", "group")
-        return ("external_id", "status", "type", "group", "device", "failed_attempts", "created_at", "accepted_at")
+        return (
+            "external_id",
+            "status",
+            "type",
+            "group",
+            "device",
+            "failed_attempts",
+            "last_failed_at",
+            "created_at",
+            "accepted_at",
+        )
 
     def has_accept_permission(self, request: HttpRequest) -> bool:
-        """Whoever may change registrations (administrators)."""
-        return self.rows(request, Action.CHANGE).exists()
+        """The tenant's administrators (accepting lets a device collect a credential)."""
+        return access.keeps_secrets(request.user)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        for row in registration.registrations_under_guessing(request.user)[:5]:
+            self.message_user(
+                request,
+                f"{row.external_id}: {row.failed_attempts} wrong registration token(s), the last at "
+                f"{row.last_failed_at:%Y-%m-%d %H:%M} UTC. Guesses are throttled; the right token still works.",
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     def create_object(self, request: HttpRequest, form: Any) -> DeviceRegistration:
         data = form.cleaned_data
-        return registration.do_create_registration(
+        issued = registration.do_create_registration(
             external_id=data["external_id"],
             registration_token=data["registration_token"] or None,
             type=data["type"],
             group=data["group"],
             actor=acting_user(request),
         )
+        if issued.generated:
+            messages.success(
+                request,
+                format_html(
+                    "The registration token of {} is <code id='registration-token'>{}</code> — "
+                    "copy it now, it is not shown again.",
+                    issued.registration.external_id,
+                    issued.token,
+                ),
+            )
+        return issued.registration
 
     @admin.action(description="Accept", permissions=["accept"])
     def accept(self, request: HttpRequest, queryset: QuerySet[DeviceRegistration]) -> None:
@@ -150,28 +198,51 @@ class DeviceRegistrationAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admi
             raise PermissionDenied
         form = CsvUploadForm(request.POST or None, request.FILES or None)
         line_errors: list[tuple[str, list[str]]] = []
+        tokens_csv, expected = "", 0
         if request.method == "POST" and form.is_valid():
             try:
-                created = registration.do_bulk_register(form.cleaned_data["file"], actor=acting_user(request))
-            except ValidationError as exc:
+                issued = registration.do_bulk_register(form.cleaned_data["file"], actor=acting_user(request))
+            except (ValidationError, UnicodeDecodeError) as exc:
                 line_errors = _line_errors(exc)
             else:
-                self.message_user(request, f"{len(created)} device(s) expected.", messages.SUCCESS)
-                url = reverse(f"{self.admin_site.name}:devices_deviceregistration_changelist")
-                return HttpResponseRedirect(url)
+                # Answered here, not after a redirect: the tokens exist only in this response.
+                rows = (
+                    {"external_id": one.registration.external_id, "registration_token": one.token} for one in issued
+                )
+                tokens_csv = "".join(csv_lines(("external_id", "registration_token"), rows))
+                expected = len(issued)
+                form = CsvUploadForm()
         context = {
             **self.admin_site.each_context(request),
             "title": "Expect devices from CSV",
             "opts": self.opts,
             "form": form,
             "line_errors": line_errors,
+            "tokens_csv": tokens_csv,
+            "expected": expected,
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/devices/deviceregistration/upload.html", context)
 
 
-def _line_errors(exc: ValidationError) -> list[tuple[str, list[str]]]:
+def _registration_guess_notices(request: HttpRequest) -> list[str]:
+    """For administrators: registrations that received wrong tokens lately (someone may be guessing)."""
+    count = registration.registrations_under_guessing(request.user).count()
+    if not count:
+        return []
+    return [
+        f"{count} expected device(s) received wrong registration tokens in the last 24 hours; "
+        "see Device registrations. Guesses are throttled; the right tokens still work."
+    ]
+
+
+cockpit.register_notices(_registration_guess_notices)
+
+
+def _line_errors(exc: ValidationError | UnicodeDecodeError) -> list[tuple[str, list[str]]]:
     """``[("line 3", [messages…]), …]`` from the service's error, file-level errors first."""
+    if isinstance(exc, UnicodeDecodeError):
+        return [("file", ["The file is not UTF-8 text."])]
     if not hasattr(exc, "error_dict"):
         return [("file", exc.messages)]
     errors = [(key, ValidationError(value).messages) for key, value in exc.error_dict.items()]

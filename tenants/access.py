@@ -13,7 +13,12 @@ Fail closed, always:
 - every object-permission row only counts when its group, its user or role and the
   caller all belong to the same tenant;
 - a support engineer is inside a customer tenant only while the grant their session
-  carries is usable (bound to them, not expired, not revoked), checked on every call.
+  carries is usable (bound to them, not expired, not revoked), checked on every call;
+- whatever mints or returns a secret (device credentials, registration secrets, API
+  tokens) is for the tenant's own administrators (``Caller.keeps_secrets``), never under
+  a support grant, and never for a caller who came with an API token;
+- secret fields (password hashes, digests of tokens and credentials) are never a filter,
+  search or sort key anywhere (``touches_secret``).
 """
 
 from __future__ import annotations
@@ -40,11 +45,26 @@ BUILTIN_RIGHTS: dict[str, frozenset[str]] = {
 CUSTOMER_ROLE_KINDS = frozenset({Role.Kind.ADMINISTRATOR, Role.Kind.STANDARD, Role.Kind.BUSINESS, Role.Kind.CUSTOM})
 PROVIDER_ROLE_KINDS = frozenset({Role.Kind.OPERATOR, Role.Kind.SUPPORT})
 WRITE_ACTIONS = frozenset({Action.ADD, Action.CHANGE, Action.DELETE})
-# What a support engineer never changes, even under a write grant: who may do what.
-MANAGEMENT_MODELS = frozenset(
-    {"tenants.Tenant", "tenants.User", "tenants.Role", "tenants.ApiToken", "tenants.SupportGrant"}
+# What a support engineer never changes, whatever the grant's scope: who may do what
+# (tenant policy, users, roles, tokens, grants) and where device secrets come from
+# (registrations hand out credentials). Rights on groups are refused by
+# ``manages_rights``; credential rotation and unblocking by ``keeps_secrets``.
+SUPPORT_NEVER_WRITES = frozenset(
+    {
+        "tenants.Tenant",
+        "tenants.User",
+        "tenants.Role",
+        "tenants.ApiToken",
+        "tenants.SupportGrant",
+        "devices.DeviceRegistration",
+    }
+)
+TOKENS_NEED_A_SESSION = (
+    "API tokens are created in the cockpit after two-factor login, or with manage.py create_api_token; "
+    "an API token cannot create another."
 )
 _READ_ONLY_ATTR = "_cot_read_only"
+_VIA_TOKEN_ATTR = "_cot_via_token"  # noqa: S105 (an attribute name, not a secret)
 _SUPPORT_GRANT_ATTR = "_cot_support_grant"
 
 
@@ -57,6 +77,7 @@ class Caller:
     role: Role
     read_only: bool
     support_grant: SupportGrant | None = None
+    via_token: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -81,6 +102,16 @@ class Caller:
         return rights & {Action.VIEW} if self.read_only else rights
 
     @property
+    def keeps_secrets(self) -> bool:
+        """Whether the caller may mint or receive secrets: the tenant's own administrators, writing.
+
+        Never a support engineer (whatever the grant's scope), never a read-only
+        credential. A credential outlives the user's deactivation and the 24-hour grant,
+        so whoever is handed one must be someone the tenant trusts with everything.
+        """
+        return self.is_admin and not self.read_only and self.support_grant is None
+
+    @property
     def may_write(self) -> bool:
         """Whether the role writes anything at all (and so may hold write-scoped tokens)."""
         return self.is_admin or self.is_operator or bool(self.rights - {Action.VIEW})
@@ -91,13 +122,59 @@ class Caller:
         A read-only token writes nothing; a Business user writes nothing but their own
         API tokens.
         """
+        return self.refusal(action, model_label) is None
+
+    def refusal(self, action: str, model_label: str) -> str | None:
+        """Why ``allows`` says no (for a 403 that says why), or ``None`` when it says yes."""
         if action not in WRITE_ACTIONS:
-            return True
+            return None
         if self.read_only:
-            return False
+            return "This credential is read-only." if self.support_grant is None else "This support grant is read-only."
         if self.support_grant is not None:
-            return model_label not in MANAGEMENT_MODELS
-        return self.role.kind != Role.Kind.BUSINESS or model_label == "tenants.ApiToken"
+            if model_label in SUPPORT_NEVER_WRITES:
+                return "Support engineers never change this, whatever the grant's scope."
+            return None
+        if self.role.kind == Role.Kind.BUSINESS and model_label != "tenants.ApiToken":
+            return "Your role only reads."
+        return None
+
+
+# Fields that hold a secret or a digest of one. Project models name theirs in a
+# ``secret_fields`` class attribute; these are those of Django's and django-otp's models.
+_SECRET_FIELDS_ELSEWHERE: dict[str, frozenset[str]] = {
+    "otp_totp.TOTPDevice": frozenset({"key"}),
+    "otp_static.StaticToken": frozenset({"token"}),
+    "sessions.Session": frozenset({"session_key", "session_data"}),
+}
+_ALWAYS_SECRET = frozenset({"password"})
+
+
+def secret_fields(model: type[models.Model]) -> frozenset[str]:
+    """Names of ``model``'s fields that must never be filtered, searched or sorted on."""
+    declared = frozenset(getattr(model, "secret_fields", ()))
+    return _ALWAYS_SECRET | declared | _SECRET_FIELDS_ELSEWHERE.get(model._meta.label, frozenset())
+
+
+def touches_secret(model: type[models.Model], path: str) -> bool:
+    """Whether the lookup ``path`` (``user__password__startswith``) reads a secret field on its way.
+
+    Such a lookup answers one question about a secret per request; enough requests
+    (``__startswith``, ``__lt``) recover it bit by bit.
+    """
+    from django.core.exceptions import FieldDoesNotExist
+
+    current: Any = model
+    for part in path.lstrip("-").split("__"):
+        if part in secret_fields(current):
+            return True
+        try:
+            field = current._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or lookup name ends the field path
+        if not field.is_relation or field.related_model is None:
+            return False
+        current = field.related_model
+    return False
 
 
 def role_kinds_for(tenant: Tenant) -> frozenset[str]:
@@ -108,6 +185,13 @@ def role_kinds_for(tenant: Tenant) -> frozenset[str]:
 def limit_to_read(user: User) -> None:
     """Mark ``user`` (for this request only) as acting through a read-only credential."""
     setattr(user, _READ_ONLY_ATTR, True)
+
+
+def came_with_token(user: User, *, read_only: bool) -> None:
+    """Mark ``user`` (for this request only) as authenticated by an API token."""
+    setattr(user, _VIA_TOKEN_ATTR, True)
+    if read_only:
+        limit_to_read(user)
 
 
 def enter_support_grant(user: User, grant: SupportGrant) -> None:
@@ -136,6 +220,7 @@ def caller_for(user: Any) -> Caller | None:
     if role.kind not in role_kinds_for(tenant):
         return None
     read_only = bool(getattr(user, _READ_ONLY_ATTR, False))
+    via_token = bool(getattr(user, _VIA_TOKEN_ATTR, False))
     if role.kind == Role.Kind.SUPPORT and (grant := active_support_grant(user)) is not None:
         return Caller(
             user=user,
@@ -143,8 +228,9 @@ def caller_for(user: Any) -> Caller | None:
             role=role,
             read_only=read_only or grant.scope == SupportGrant.Scope.READ,
             support_grant=grant,
+            via_token=via_token,
         )
-    return Caller(user=user, tenant=tenant, role=role, read_only=read_only)
+    return Caller(user=user, tenant=tenant, role=role, read_only=read_only, via_token=via_token)
 
 
 def pinned(qs: Q_T, caller: Caller) -> Q_T:
@@ -234,7 +320,9 @@ def _in_granted_groups(group_field: str) -> Callable[[Any, Caller, str], Any]:
     return rule
 
 
-def _admin_only(qs: Any, caller: Caller, action: str) -> Any:
+def _registration_rule(qs: Any, caller: Caller, action: str) -> Any:
+    # Registrations hand out device credentials: support may look (a read grant is for
+    # looking), only the tenant's administrators change them (see SUPPORT_NEVER_WRITES).
     return pinned(qs, caller) if caller.acts_as_admin else qs.none()
 
 
@@ -278,7 +366,7 @@ _RULES: dict[str, Callable[[Any, Caller, str], Any]] = {
     "devices.Device": _in_granted_groups("group_id"),
     "devices.Operation": _in_granted_groups("device__group_id"),
     "devices.DeviceType": _tenant_readable,
-    "devices.DeviceRegistration": _admin_only,
+    "devices.DeviceRegistration": _registration_rule,
     "devices.PayloadPurge": _payload_purge_rule,
     "devices.Measurement": _payload_rule,
     "devices.Event": _payload_rule,
@@ -293,11 +381,13 @@ _ADD_RULES: dict[str, Callable[[Caller], bool]] = {
     "tenants.Tenant": lambda c: c.is_operator,
     "tenants.User": lambda c: c.is_admin,
     "tenants.Role": lambda c: c.is_admin,
-    "tenants.ApiToken": lambda c: True,
+    # Tokens come from a verified cockpit session (or the management command), never
+    # from another token: a token that can mint tokens would outlive its own expiry.
+    "tenants.ApiToken": lambda c: not c.via_token,
     "devices.DeviceGroup": lambda c: c.acts_as_admin,
     "devices.Device": lambda c: c.acts_as_admin,
     "devices.DeviceType": lambda c: c.acts_as_admin,
-    "devices.DeviceRegistration": lambda c: c.acts_as_admin,
+    "devices.DeviceRegistration": lambda c: c.keeps_secrets,
     # Operating a device needs "change" on its group; checked on the device in services.
     "devices.Operation": lambda c: c.acts_as_admin or Action.CHANGE in c.rights,
     "tenants.SupportGrant": lambda c: c.is_admin,
@@ -320,6 +410,15 @@ def caller_may_add(caller: Caller, model: type[models.Model]) -> bool:
     return rule is not None and caller.allows(Action.ADD, model._meta.label) and rule(caller)
 
 
+def add_refusal(caller: Caller, model: type[models.Model]) -> str | None:
+    """Why ``caller`` may not create rows of ``model``, or ``None`` when they may."""
+    if caller_may_add(caller, model):
+        return None
+    if caller.via_token and model._meta.label == "tenants.ApiToken":
+        return TOKENS_NEED_A_SESSION
+    return f"You may not create {model._meta.verbose_name_plural}."
+
+
 def can_add(user: Any, model: type[models.Model]) -> bool:
     """Whether ``user`` may create rows of ``model`` in their tenant."""
     caller = caller_for(user)
@@ -336,6 +435,20 @@ def manages_rights(user: Any) -> bool:
     """Whether ``user`` may see and change who holds rights on device groups (administrators)."""
     caller = caller_for(user)
     return caller is not None and caller.is_admin
+
+
+def keeps_secrets(user: Any) -> bool:
+    """Whether ``user`` may mint or receive secrets (``Caller.keeps_secrets``)."""
+    caller = caller_for(user)
+    return caller is not None and caller.keeps_secrets
+
+
+def require_secret_keeper(user: Any, what: str) -> None:
+    """Refuse (403) unless ``user`` may mint or receive secrets; ``what`` names the deed."""
+    from django.core.exceptions import PermissionDenied
+
+    if not keeps_secrets(user):
+        raise PermissionDenied(f"Only the tenant's administrators {what} (never under a support grant).")
 
 
 def require_caller(user: Any) -> Caller:

@@ -3,7 +3,10 @@
 Django's admin asks ``user.has_perm`` who may do what, and ``User`` answers ``False``
 on purpose. This mixin answers every such question through the access layer
 (``tenants.access``) instead: the rows listed, the object opened, every foreign-key
-choice, autocomplete answers, raw-id labels and list-filter choices. Writes never go
+choice, autocomplete answers, raw-id labels and list-filter choices. A changelist
+filters only through the admin's own list filters, search and date hierarchy
+(``ScopedChangeList``): any other query-string lookup is refused, and no lookup, search
+or sort ever touches a secret field (``access.touches_secret``). Writes never go
 through ``form.save()``: subclasses implement ``create_object``, ``update_object`` and,
 where rows may go, ``delete_object`` by calling a ``services.do_*`` function with the
 request's user as actor, so the tenant always comes from the caller, never a form.
@@ -15,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import TO_FIELD_VAR
 from django.contrib.admin.utils import get_fields_from_path, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
+from django.core import checks
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Count, OuterRef, Subquery
@@ -109,6 +115,23 @@ class ScopedRawIdWidget(ForeignKeyRawIdWidget):
         return super().label_and_url_for_value(value) if reachable else ("", "")
 
 
+class ScopedChangeList(ChangeList):
+    """A changelist that filters through the admin's list filters, search and date hierarchy only.
+
+    Django applies every other query-string parameter that names a local field as a
+    lookup (``?password__startswith=…``); each such request answers one question about
+    every listed row. Whatever no list filter or date hierarchy consumed is refused.
+    """
+
+    def get_filters(self, request: HttpRequest) -> Any:
+        specs, has_filters, remaining, duplicates, active = super().get_filters(request)
+        hierarchy = {f"{self.date_hierarchy}__gte", f"{self.date_hierarchy}__lt"} if self.date_hierarchy else set()
+        stray = sorted(set(remaining) - hierarchy)
+        if stray:
+            raise DisallowedModelAdminLookup(f"Filtering by {', '.join(stray)} is not allowed.")
+        return specs, has_filters, remaining, duplicates, active
+
+
 class TenantScopedAdminMixin(_AdminBase):
     """Put first in every cockpit ``ModelAdmin``'s bases; see the module docstring."""
 
@@ -137,6 +160,34 @@ class TenantScopedAdminMixin(_AdminBase):
         # Callers pass get_queryset()'s rows today; restricting again keeps it so if one does not.
         queryset = access.restrict_queryset(queryset, request.user, Action.VIEW)
         return super().get_search_results(request, queryset, search_term)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ScopedChangeList
+
+    def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
+        return not access.touches_secret(self.model, lookup) and super().lookup_allowed(lookup, value, request)
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """Django's admin checks, plus: no list filter, search, column or ordering on a secret field."""
+        errors = list(super().check(**kwargs))
+        named = [
+            *(spec[0] if isinstance(spec, (tuple, list)) else spec for spec in self.list_filter),
+            *(name.lstrip("^=@") for name in self.search_fields),
+            *self.list_display,
+            *(self.ordering or ()),
+            *(self.sortable_by or ()),
+            *([self.date_hierarchy] if self.date_hierarchy else []),
+        ]
+        for name in named:
+            if isinstance(name, str) and access.touches_secret(self.model, name):
+                errors.append(
+                    checks.Error(
+                        f"{type(self).__name__} lists, filters, searches or sorts on the secret field '{name}'.",
+                        obj=type(self),
+                        id="cot.E001",
+                    )
+                )
+        return errors
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         """Relation filters offer only related rows that the caller's visible rows point at."""

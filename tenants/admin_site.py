@@ -1,5 +1,6 @@
 """The cockpit: a Django admin site that admits only fully authenticated tenant users."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.admin import AdminSite
@@ -24,6 +25,24 @@ class CockpitSite(AdminSite):
     index_title = "Overview"
     # The cockpit is the whole site; a "View site" link would only lead back here.
     site_url = None
+
+    def __init__(self, name: str = "admin") -> None:
+        super().__init__(name)
+        self._notice_sources: list[Callable[[HttpRequest], list[str]]] = []
+
+    def register_notices(self, source: Callable[[HttpRequest], list[str]]) -> None:
+        """Show what ``source(request)`` returns (plain text, one notice each) on top of every page.
+
+        Apps register their own (an app above this one cannot be imported here); each
+        source decides who sees its notices, through the access layer.
+        """
+        self._notice_sources.append(source)
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        if self.has_permission(request):
+            context["cockpit_notices"] = [notice for source in self._notice_sources for notice in source(request)]
+        return context
 
     def has_permission(self, request: Any) -> bool:
         return session_is_fully_authenticated(request) and caller_for(request.user) is not None

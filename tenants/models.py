@@ -98,7 +98,7 @@ class Tenant(models.Model):
         if not isinstance(self.rate_limits, dict):
             raise ValidationError({"rate_limits": "A mapping of scope to windows."})
         for scope, windows in self.rate_limits.items():
-            if scope not in settings.RATE_LIMITS or not isinstance(windows, dict):
+            if scope not in settings.TENANT_RATE_SCOPES or not isinstance(windows, dict):
                 raise ValidationError({"rate_limits": f"Unknown scope '{scope}'."})
             for window, rate in windows.items():
                 if window not in settings.RATE_LIMITS[scope]:
@@ -238,6 +238,7 @@ class ApiToken(models.Model):
 
     objects = TenantQuerySet.as_manager()
     tenant_lookup = "user__tenant"
+    secret_fields = ("digest",)
 
     class Meta:
         ordering = ["-created_at"]
@@ -295,6 +296,7 @@ class SupportGrant(models.Model):
     link_digest = models.CharField(max_length=64, unique=True, editable=False)
 
     objects = SupportGrantQuerySet.as_manager()
+    secret_fields = ("link_digest",)
 
     class Meta:
         ordering = ["-created_at"]
@@ -337,6 +339,8 @@ class SupportSession(models.Model):
     grant = models.ForeignKey(SupportGrant, on_delete=models.CASCADE, related_name="sessions")
     session_key = models.CharField(max_length=40, db_index=True)
     opened_at = models.DateTimeField(default=timezone.now)
+
+    secret_fields = ("session_key",)
 
     def __str__(self) -> str:
         return f"{self.grant_id}:{self.session_key[:6]}…"

@@ -47,15 +47,10 @@ def access_by_id(actor: User, model: type[M], pk: Any, action: str) -> M:
         raise Http404(f"No {model._meta.verbose_name} matches the given query.") from None
 
 
-def _refuse_add(model: type[models.Model]) -> PermissionDenied:
-    # 403, not 404: which models exist is no secret.
-    return PermissionDenied(f"You may not create {model._meta.verbose_name_plural}.")
-
-
 def require_add(actor: User | None, model: type[models.Model]) -> None:
     """Refuse to create ``model`` rows unless the actor may."""
-    if actor is not None and not access.can_add(actor, model):
-        raise _refuse_add(model)
+    if actor is not None:
+        tenant_for_add(actor, model, None)
 
 
 def tenant_for_add(actor: User | None, model: type[models.Model], tenant: Tenant | None) -> Tenant:
@@ -65,9 +60,11 @@ def tenant_for_add(actor: User | None, model: type[models.Model], tenant: Tenant
     acting without an actor (commands, jobs).
     """
     if actor is not None:
-        caller = access.caller_for(actor)
-        if caller is None or not access.caller_may_add(caller, model):
-            raise _refuse_add(model)
+        caller = access.require_caller(actor)
+        refusal = access.add_refusal(caller, model)
+        if refusal is not None:
+            # 403, not 404: which models exist is no secret.
+            raise PermissionDenied(refusal)
         return caller.tenant
     if tenant is None:
         raise ValueError("A tenant is required when the platform acts.")
@@ -408,8 +405,12 @@ SUPPORT_LINK_PREFIX = "cot_sgl_"
 
 
 def support_link(secret: str) -> str:
-    """The URL a customer administrator hands to platform support."""
-    return f"{settings.SITE_URL.rstrip('/')}/support/enter/{secret}/"
+    """The URL a customer administrator hands to platform support.
+
+    The secret is the fragment: browsers never send it, so it stays out of access logs;
+    the page posts it (``tenants.views.support``).
+    """
+    return f"{settings.SITE_URL.rstrip('/')}/support/enter/#{secret}"
 
 
 @transaction.atomic

@@ -23,11 +23,17 @@ class SupportGrantMiddleware:
         request.support_grant = grant  # type: ignore[attr-defined]
         response = self.get_response(request)
         if grant is not None:
-            # "Everything they do is audited": one entry per request under the grant.
+            # "Everything they do is audited": one entry per request under the grant, with
+            # its query string, so the customer sees what was searched, filtered and exported.
             audit.record(
                 "support.request",
                 tenant=grant.tenant_id,
-                data={"method": request.method, "path": request.path[:500], "status": response.status_code},
+                data={
+                    "method": request.method,
+                    "path": request.path[:500],
+                    "query": request.META.get("QUERY_STRING", "")[:2000],
+                    "status": response.status_code,
+                },
             )
         return response
 

@@ -72,9 +72,9 @@ def make_device(tenant: Tenant, group: DeviceGroup | None = None, external_id: s
     from devices.services.registration import device_register, do_accept_registrations, do_create_registration
 
     external_id = external_id or f"SN-{next(_seq):06d}"
-    registration = do_create_registration(external_id=external_id, group=group, actor=None, tenant=tenant)
-    do_accept_registrations([registration.pk], actor=None)
-    answer = device_register(tenant_slug=tenant.slug, external_id=external_id, registration_token=None)
+    issued = do_create_registration(external_id=external_id, group=group, actor=None, tenant=tenant)
+    do_accept_registrations([issued.registration.pk], actor=None)
+    answer = device_register(tenant_slug=tenant.slug, external_id=external_id, registration_token=issued.token)
     assert answer.device is not None and answer.credential is not None
     return answer.device, answer.credential
 

@@ -108,9 +108,20 @@ class DeviceSerializer(StrictModelSerializer):
 
 
 class DeviceRegistrationSerializer(StrictModelSerializer):
-    """An expected device; ``registration_token`` is write-only and stored hashed."""
+    """An expected device with its registration token: the one sent, or a generated one.
 
-    registration_token = serializers.CharField(write_only=True, required=False, allow_blank=False, max_length=200)
+    The token is stored hashed and appears once, in the response that creates the
+    registration; later reads never show it.
+    """
+
+    registration_token = serializers.CharField(
+        required=False,
+        allow_blank=False,
+        min_length=registration.MIN_TOKEN_LENGTH,
+        max_length=registration.MAX_TOKEN_LENGTH,
+        help_text="The secret the device presents when it registers. Leave it out to have one generated; "
+        "the response that creates the registration shows it, nothing later does.",
+    )
     type = ScopedRelatedField(DeviceType, required=False, allow_null=True)
     group = ScopedRelatedField(DeviceGroup, required=False, allow_null=True)
 
@@ -124,14 +135,31 @@ class DeviceRegistrationSerializer(StrictModelSerializer):
             "group",
             "status",
             "failed_attempts",
+            "last_failed_at",
             "device",
             "created_at",
             "accepted_at",
         ]
-        read_only_fields = ["status", "failed_attempts", "device", "created_at", "accepted_at"]
+        read_only_fields = ["status", "failed_attempts", "last_failed_at", "device", "created_at", "accepted_at"]
 
     def create(self, validated_data: dict[str, Any]) -> DeviceRegistration:
-        return registration.do_create_registration(actor=self.actor, **validated_data)
+        issued = registration.do_create_registration(actor=self.actor, **validated_data)
+        return with_token(issued)
+
+    def to_representation(self, instance: DeviceRegistration) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        token = getattr(instance, "issued_token", None)
+        if token is None:
+            data.pop("registration_token", None)  # shown once, in the response that creates it
+        else:
+            data["registration_token"] = token
+        return data
+
+
+def with_token(issued: registration.IssuedRegistration) -> DeviceRegistration:
+    """The new registration, carrying its token for the one response that shows it."""
+    issued.registration.issued_token = issued.token  # type: ignore[attr-defined]
+    return issued.registration
 
 
 class RegistrationCsvSerializer(StrictSerializer):

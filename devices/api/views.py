@@ -26,6 +26,7 @@ from devices.api.serializers import (
     MeasurementSerializer,
     OperationSerializer,
     RegistrationCsvSerializer,
+    with_token,
 )
 from devices.filters import AlarmFilter, DeviceFilter, EventFilter, MeasurementFilter, OperationFilter
 from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration, DeviceType, Event, Measurement, Operation
@@ -137,7 +138,11 @@ class DeviceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upd
 
 
 class DeviceRegistrationViewSet(ReadCreateViewSet):
-    """Expected devices (administrators). Accept one with ``/accept/``, many from CSV with ``/csv/``."""
+    """Expected devices (administrators). Accept one with ``/accept/``, many from CSV with ``/csv/``.
+
+    Creating answers with each registration's token (the one sent or a generated one),
+    this once.
+    """
 
     queryset = DeviceRegistration.objects.all()
     serializer_class = DeviceRegistrationSerializer
@@ -154,7 +159,8 @@ class DeviceRegistrationViewSet(ReadCreateViewSet):
     def csv(self, request: Request) -> Response:
         serializer = RegistrationCsvSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        created = registration.do_bulk_register(serializer.validated_data["csv"], actor=self.actor)
+        issued = registration.do_bulk_register(serializer.validated_data["csv"].splitlines(), actor=self.actor)
+        created = [with_token(one) for one in issued]
         return Response(self.get_serializer(created, many=True).data, status=201)
 
 

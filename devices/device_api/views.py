@@ -25,7 +25,7 @@ from devices.device_api import store, validation
 from devices.device_api.auth import DeviceAuthError, authenticate_device
 from devices.device_api.validation import PayloadError
 from devices.models import Device, Operation, OperationResult
-from devices.services.registration import RegistrationRefused, device_register
+from devices.services.registration import RegistrationRefused, RegistrationThrottled, device_register
 from devices.services.registry import do_rotate_device_credential
 
 DeviceView = Callable[..., JsonResponse]
@@ -89,12 +89,15 @@ def device_endpoint(*methods: str) -> Callable[[DeviceView], Callable[..., JsonR
 
 @csrf_exempt
 def register(request: HttpRequest) -> JsonResponse:
-    """``{"tenant", "external_id", "registration_token"}`` → 202 pending, or the credential once."""
+    """``{"tenant", "external_id", "registration_token"}`` → 202 pending, or the credential once.
+
+    A missing or wrong token gets the same 404 as an unknown id; too many wrong tokens
+    from one address or for one external id get 429 with ``Retry-After``.
+    """
     if request.method != "POST":
         return _error(405, "Use POST.", Allow="POST")
-    refusal = ratelimit.check(
-        ratelimit.limits_for("registration", client_ip(request) or "unknown", settings.RATE_LIMITS["registration"])
-    )
+    source = client_ip(request) or "unknown"
+    refusal = ratelimit.check(ratelimit.limits_for("registration", source, settings.RATE_LIMITS["registration"]))
     if refusal is not None:
         return _error(429, refusal.message, **{"Retry-After": str(refusal.retry_after)})
     try:
@@ -107,7 +110,7 @@ def register(request: HttpRequest) -> JsonResponse:
         or not isinstance(payload.get("tenant"), str)
         or not isinstance(payload.get("external_id"), str)
     ):
-        return _error(400, "Send 'tenant' and 'external_id' (and 'registration_token' if you were given one).")
+        return _error(400, "Send 'tenant', 'external_id' and 'registration_token'.")
     if payload.keys() - fields:
         return _error(400, dict.fromkeys(payload.keys() - fields, "Unknown field."))
     token = payload.get("registration_token")
@@ -116,6 +119,13 @@ def register(request: HttpRequest) -> JsonResponse:
             tenant_slug=payload["tenant"],
             external_id=payload["external_id"],
             registration_token=token if isinstance(token, str) else None,
+            source=source,
+        )
+    except RegistrationThrottled as exc:
+        return _error(
+            429,
+            f"Too many wrong registration tokens; retry in {exc.retry_after} s.",
+            **{"Retry-After": str(exc.retry_after)},
         )
     except RegistrationRefused:
         return _error(404, "No registration matches; ask the administrator to expect this device.")

@@ -97,6 +97,7 @@ class Device(models.Model):
     decommissioned_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = TenantQuerySet.as_manager()
+    secret_fields = ("credential_digest",)
 
     class Meta:
         ordering = ["tenant", "external_id"]
@@ -118,7 +119,13 @@ class Device(models.Model):
 
 
 class DeviceRegistration(models.Model):
-    """An external id an administrator expects; the device collects its credential once accepted."""
+    """An external id an administrator expects; the device collects its credential once accepted.
+
+    The device proves itself with the registration token, of which only a keyed hash is
+    stored. ``blocked`` marks registrations that can never complete: those created
+    before every registration had a token, and those older versions blocked after wrong
+    tokens (wrong tokens are throttled now, never blocking).
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -126,20 +133,23 @@ class DeviceRegistration(models.Model):
         COMPLETED = "completed"
         BLOCKED = "blocked"
 
-    MAX_FAILED_ATTEMPTS = 5
+    # Registrations a device can still complete.
+    OPEN = (Status.PENDING, Status.ACCEPTED)
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="device_registrations")
     external_id = models.CharField(max_length=64)
-    token_digest = models.CharField(max_length=64, blank=True, editable=False)
+    token_digest = models.CharField(max_length=64, editable=False)
     type = models.ForeignKey(DeviceType, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     group = models.ForeignKey(DeviceGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    failed_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    failed_attempts = models.PositiveIntegerField(default=0, editable=False)
+    last_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
     device = models.OneToOneField(Device, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     accepted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = TenantQuerySet.as_manager()
+    secret_fields = ("token_digest",)
 
     class Meta:
         ordering = ["-created_at"]
@@ -148,6 +158,11 @@ class DeviceRegistration(models.Model):
                 fields=["tenant", "external_id"],
                 condition=models.Q(status__in=["pending", "accepted"]),
                 name="devices_registration_unique_open",
+            ),
+            # Without a token, the tenant slug and the printed external id would suffice.
+            models.CheckConstraint(
+                condition=~models.Q(status__in=["pending", "accepted"]) | ~models.Q(token_digest=""),
+                name="devices_registration_open_has_token",
             ),
         ]
 

@@ -1,31 +1,59 @@
-"""Device registration: administrators expect external ids, devices collect their credential once."""
+"""Device registration: administrators expect external ids, devices collect their credential once.
+
+Every registration has a secret, the registration token: supplied by the administrator
+or generated here and shown once. The device presents it with its external id; the
+tenant slug and the external id alone (printed on labels) prove nothing.
+
+Wrong guesses never block a registration for good (that would let anyone who reads a
+label lock the rightful device out). They are throttled instead, per source address
+and per tenant and external id, whether or not that id is expected, so the throttle
+itself reveals nothing; the administrators are alerted, and the right token works as
+soon as the guessing stops.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
+import hashlib
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 import audit
+from cot import ratelimit
+from cot.exceptions import Conflict
 from devices.models import Device, DeviceGroup, DeviceRegistration, DeviceType
 from devices.services.registry import issue_device_credential
+from tenants.access import require_secret_keeper
 from tenants.models import Action, Tenant, User
 from tenants.services import access_by_id, tenant_for_add
-from tenants.tokens import secret_digest
+from tenants.tokens import new_secret, secret_digest
 
 MAX_CSV_ROWS = 10_000
 CSV_COLUMNS = ("external_id", "registration_token", "type", "group")
+MIN_TOKEN_LENGTH, MAX_TOKEN_LENGTH = 8, 200
+# How long wrong tokens keep a registration on the cockpit's notice list.
+GUESS_NOTICE_WINDOW = timedelta(hours=24)
 
 
 class RegistrationRefused(Exception):
-    """Unknown id, wrong token, blocked or finished registration: one answer for all."""
+    """Unknown id, wrong or missing token, finished registration: one answer for all."""
+
+
+class RegistrationThrottled(Exception):
+    """Too many wrong tokens from this address or for this external id; try again later."""
+
+    def __init__(self, refusal: ratelimit.Refusal) -> None:
+        super().__init__(refusal.message)
+        self.retry_after = refusal.retry_after
 
 
 @dataclass(frozen=True)
@@ -35,6 +63,15 @@ class RegistrationAnswer:
     pending: bool
     device: Device | None = None
     credential: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedRegistration:
+    """A new registration and its token, which is shown this once and never stored in the clear."""
+
+    registration: DeviceRegistration
+    token: str
+    generated: bool
 
 
 @dataclass(frozen=True)
@@ -50,7 +87,7 @@ class _Known:
         ids = [external_id.strip() for external_id in external_ids]
         devices = Device.objects.filter(tenant=tenant, external_id__in=ids).exclude(status="decommissioned")
         registrations = DeviceRegistration.objects.filter(
-            tenant=tenant, external_id__in=ids, status__in=["pending", "accepted"]
+            tenant=tenant, external_id__in=ids, status__in=DeviceRegistration.OPEN
         )
         return cls(
             set(devices.values_list("external_id", flat=True)),
@@ -70,6 +107,20 @@ def _check_expected(tenant: Tenant, external_id: str, device_type: DeviceType | 
         raise ValidationError({"type": "This tenant registers devices of certified types only."})
 
 
+def _token_or_new(token: str | None) -> tuple[str, bool]:
+    """The administrator's token after checking it, or a generated one; and whether it was generated."""
+    if not token:
+        return new_secret(settings.DEVICE_REGISTRATION_TOKEN_PREFIX), True
+    if not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH or not token.isprintable() or token != token.strip():
+        raise ValidationError(
+            {
+                "registration_token": f"A registration token has {MIN_TOKEN_LENGTH} to {MAX_TOKEN_LENGTH} printable "
+                "characters and no surrounding spaces; leave it empty to have one generated."
+            }
+        )
+    return token, False
+
+
 def _new_registration(
     tenant: Tenant,
     external_id: str,
@@ -77,18 +128,20 @@ def _new_registration(
     device_type: DeviceType | None,
     group: DeviceGroup | None,
     known: _Known,
-) -> DeviceRegistration:
+) -> IssuedRegistration:
     for name, related in (("type", device_type), ("group", group)):
         if related is not None and related.tenant_id != tenant.pk:
             raise ValidationError({name: "Unknown value."})
     _check_expected(tenant, external_id, device_type, known)
-    return DeviceRegistration(
+    secret, generated = _token_or_new(token)
+    registration = DeviceRegistration(
         tenant=tenant,
         external_id=external_id.strip(),
-        token_digest=secret_digest(token) if token else "",
+        token_digest=secret_digest(secret),
         type=device_type,
         group=group,
     )
+    return IssuedRegistration(registration, secret, generated)
 
 
 @transaction.atomic
@@ -100,37 +153,43 @@ def do_create_registration(
     group: DeviceGroup | None = None,
     actor: User | None,
     tenant: Tenant | None = None,
-) -> DeviceRegistration:
-    """Expect one device by its external id (and, optionally, a registration token)."""
+) -> IssuedRegistration:
+    """Expect one device by its external id; its token is ``registration_token`` or a generated one."""
     tenant = tenant_for_add(actor, DeviceRegistration, tenant)
     known = _Known.among(tenant, [external_id])
-    registration = _new_registration(tenant, external_id, registration_token, type, group, known)
-    registration.save()
-    audit.record("registration.create", tenant=tenant, target=registration, actor=actor)
-    return registration
+    issued = _new_registration(tenant, external_id, registration_token, type, group, known)
+    issued.registration.save()
+    audit.record(
+        "registration.create", tenant=tenant, target=issued.registration, data={"token_generated": issued.generated}
+    )
+    return issued
 
 
 @transaction.atomic
-def do_bulk_register(csv_text: str, *, actor: User | None, tenant: Tenant | None = None) -> list[DeviceRegistration]:
+def do_bulk_register(
+    lines: Iterable[str], *, actor: User | None, tenant: Tenant | None = None
+) -> list[IssuedRegistration]:
     """Expect many devices from CSV (header ``external_id[,registration_token,type,group]``).
 
-    All rows or none: any bad row rejects the file, with an error per row. ``type`` is a
-    device type id, ``group`` a device group id, both of the same tenant.
+    ``lines`` is read as a stream (an open upload, or ``text.splitlines()``), at most
+    ``MAX_CSV_ROWS`` devices. All rows or none: any bad row rejects the file, with an
+    error per row. ``type`` is a device type id, ``group`` a device group id, both of the
+    same tenant. Rows without a token get a generated one.
     """
     tenant = tenant_for_add(actor, DeviceRegistration, tenant)
-    reader = csv.DictReader(io.StringIO(csv_text))
+    reader = csv.DictReader(lines)
     if reader.fieldnames is None or "external_id" not in reader.fieldnames:
         raise ValidationError({"file": "The first line must name the columns, including 'external_id'."})
     unknown = set(reader.fieldnames) - set(CSV_COLUMNS)
     if unknown:
         raise ValidationError({"file": f"Unknown columns: {', '.join(sorted(unknown))}."})
-    types = {str(t.pk): t for t in DeviceType.objects.filter(tenant=tenant)}
-    groups = {str(g.pk): g for g in DeviceGroup.objects.filter(tenant=tenant)}
     rows = list(itertools.islice(reader, MAX_CSV_ROWS + 1))
     if len(rows) > MAX_CSV_ROWS:
         raise ValidationError({"file": f"At most {MAX_CSV_ROWS} devices per file."})
+    types = {str(t.pk): t for t in DeviceType.objects.filter(tenant=tenant)}
+    groups = {str(g.pk): g for g in DeviceGroup.objects.filter(tenant=tenant)}
     known = _Known.among(tenant, [row.get("external_id") or "" for row in rows])
-    registrations, errors, seen = [], {}, set()
+    issued, errors, seen = [], {}, set()
     for line, row in enumerate(rows, start=2):
         try:
             external_id = (row.get("external_id") or "").strip()
@@ -139,18 +198,18 @@ def do_bulk_register(csv_text: str, *, actor: User | None, tenant: Tenant | None
             seen.add(external_id)
             device_type = _lookup(types, row.get("type"), "type")
             group = _lookup(groups, row.get("group"), "group")
-            registrations.append(
-                _new_registration(tenant, external_id, row.get("registration_token") or None, device_type, group, known)
-            )
+            token = row.get("registration_token") or None
+            issued.append(_new_registration(tenant, external_id, token, device_type, group, known))
         except ValidationError as exc:
             errors[f"line {line}"] = exc.messages
     if errors:
         raise ValidationError(errors)
-    if not registrations:
+    if not issued:
         raise ValidationError({"file": "The file lists no devices."})
-    created = DeviceRegistration.objects.bulk_create(registrations)
-    audit.record("registration.bulk_create", tenant=tenant, data={"count": len(created)}, actor=actor)
-    return created
+    DeviceRegistration.objects.bulk_create([one.registration for one in issued])
+    generated = sum(one.generated for one in issued)
+    audit.record("registration.bulk_create", tenant=tenant, data={"count": len(issued), "tokens_generated": generated})
+    return issued
 
 
 def _lookup(choices: dict[str, Any], key: str | None, name: str) -> Any:
@@ -161,23 +220,21 @@ def _lookup(choices: dict[str, Any], key: str | None, name: str) -> Any:
     return choices[key.strip()]
 
 
-@transaction.atomic
-def do_accept_registrations(registration_ids: list[int], *, actor: User | None) -> int:
-    """Accept pending registrations; each device collects its credential on its next call."""
-    qs = DeviceRegistration.objects.filter(pk__in=registration_ids, status=DeviceRegistration.Status.PENDING)
-    if actor is not None:
-        qs = qs.restrict(actor, Action.CHANGE)
-    rows = list(qs.values_list("pk", "tenant_id"))
-    _accept(rows, actor)
-    return len(rows)
+def _accept(pending: QuerySet[DeviceRegistration], actor: User | None) -> list[tuple[int, int]]:
+    """Accept the still-pending rows of ``pending``; their ``(id, tenant id)``, audited per tenant.
 
-
-def _accept(rows: list[tuple[int, int]], actor: User | None) -> datetime:
-    """Mark these pending ``(id, tenant id)`` registrations accepted and audit it per tenant; when."""
-    now = timezone.now()
-    DeviceRegistration.objects.filter(pk__in=[pk for pk, _ in rows]).update(
-        status=DeviceRegistration.Status.ACCEPTED, accepted_at=now
+    The rows are locked first and the UPDATE repeats the status guard, so a device
+    completing its registration at the same moment is never flipped back to accepted.
+    """
+    rows = list(
+        pending.filter(status=DeviceRegistration.Status.PENDING).select_for_update().values_list("pk", "tenant_id")
     )
+    now = timezone.now()
+    updated = DeviceRegistration.objects.filter(
+        pk__in=[pk for pk, _ in rows], status=DeviceRegistration.Status.PENDING
+    ).update(status=DeviceRegistration.Status.ACCEPTED, accepted_at=now)
+    if updated != len(rows):  # pragma: no cover - the rows are locked above
+        raise Conflict("Registrations changed while being accepted; nothing was accepted.")
     for tenant_id in {t for _, t in rows}:
         audit.record(
             "registration.accept",
@@ -185,41 +242,71 @@ def _accept(rows: list[tuple[int, int]], actor: User | None) -> datetime:
             data={"registrations": sorted(pk for pk, t in rows if t == tenant_id)},
             actor=actor,
         )
-    return now
+    return rows
+
+
+@transaction.atomic
+def do_accept_registrations(registration_ids: list[int], *, actor: User | None) -> int:
+    """Accept pending registrations; each device collects its credential on its next call."""
+    qs = DeviceRegistration.objects.filter(pk__in=registration_ids)
+    if actor is not None:
+        require_secret_keeper(actor, "accept registrations")
+        qs = qs.restrict(actor, Action.CHANGE)
+    return len(_accept(qs, actor))
 
 
 @transaction.atomic
 def do_accept_registration(registration: DeviceRegistration, *, actor: User) -> DeviceRegistration:
-    """Accept one registration (404 outside reach, 400 unless pending)."""
-    registration = access_by_id(actor, DeviceRegistration, registration.pk, Action.CHANGE)
-    if registration.status != DeviceRegistration.Status.PENDING:
-        raise ValidationError({"status": f"The registration is {registration.status}, not pending."})
-    registration.accepted_at = _accept([(registration.pk, registration.tenant_id)], actor)
-    registration.status = DeviceRegistration.Status.ACCEPTED
+    """Accept one registration (404 outside reach, 403 for anyone but administrators, 409 unless pending)."""
+    registration = access_by_id(actor, DeviceRegistration, registration.pk, Action.VIEW)
+    require_secret_keeper(actor, "accept registrations")
+    if not _accept(DeviceRegistration.objects.filter(pk=registration.pk), actor):
+        registration.refresh_from_db(fields=["status"])
+        raise Conflict({"status": f"The registration is {registration.status}, not pending."})
+    registration.refresh_from_db(fields=["status", "accepted_at"])
     return registration
 
 
-def device_register(*, tenant_slug: str, external_id: str, registration_token: str | None) -> RegistrationAnswer:
+def _guess_limits(tenant_slug: str, external_id: str, source: str) -> list[ratelimit.Limit]:
+    """Buckets of wrong tokens: this address's, and this tenant and external id's (expected or not)."""
+    # Hashed: the key must not grow with what an anonymous caller sends.
+    subject = hashlib.sha256(f"{tenant_slug}\x00{external_id}".encode()).hexdigest()[:32]
+    return ratelimit.limits_for(
+        "registration_guess_address", source, settings.RATE_LIMITS["registration_guess_address"]
+    ) + ratelimit.limits_for("registration_guess", subject, settings.RATE_LIMITS["registration_guess"])
+
+
+def device_register(
+    *, tenant_slug: str, external_id: str, registration_token: str | None, source: str = "unknown"
+) -> RegistrationAnswer:
     """The device's side: pending, or its new id and credential exactly once.
 
-    Unknown tenants, unknown ids, wrong tokens, blocked and finished registrations all
-    raise the same ``RegistrationRefused``, so nothing can be learnt by probing. Wrong
-    tokens count (and that count commits even though the call is refused); at
-    ``MAX_FAILED_ATTEMPTS`` the registration is blocked.
+    Unknown tenants, unknown ids, missing and wrong tokens and finished registrations
+    all raise the same ``RegistrationRefused``, so nothing can be learnt by probing.
+    While the wrong tokens from ``source`` or for this external id are over their
+    limit, every call is answered ``RegistrationThrottled`` before the token is even
+    compared. A wrong token for an expected device is counted on the registration and
+    audited (that commits although the call is refused).
     """
+    limits = _guess_limits(tenant_slug, external_id, source)
+    refusal = ratelimit.peek(limits)
+    if refusal is not None:
+        raise RegistrationThrottled(refusal)
     with transaction.atomic():
         registration = (
             DeviceRegistration.objects.select_for_update(of=("self",))
             .select_related("tenant")
             .filter(tenant__slug=tenant_slug, tenant__status=Tenant.Status.ACTIVE, external_id=external_id)
-            .filter(status__in=[DeviceRegistration.Status.PENDING, DeviceRegistration.Status.ACCEPTED])
+            .filter(status__in=DeviceRegistration.OPEN)
             .first()
         )
+        right = registration is not None and secret_digest(registration_token or "") == registration.token_digest
+        if right:
+            assert registration is not None
+            return _complete(registration)
+        emptied = ratelimit.charge(limits)
         if registration is not None:
-            if registration.token_digest and secret_digest(registration_token or "") != registration.token_digest:
-                _count_failure(registration)
-            else:
-                return _complete(registration)
+            _count_failure(registration, source, throttled=emptied is not None)
     raise RegistrationRefused
 
 
@@ -245,15 +332,22 @@ def _complete(registration: DeviceRegistration) -> RegistrationAnswer:
     return RegistrationAnswer(pending=False, device=device, credential=credential)
 
 
-def _count_failure(registration: DeviceRegistration) -> None:
+def _count_failure(registration: DeviceRegistration, source: str, *, throttled: bool) -> None:
     registration.failed_attempts += 1
-    blocked = registration.failed_attempts >= DeviceRegistration.MAX_FAILED_ATTEMPTS
-    if blocked:
-        registration.status = DeviceRegistration.Status.BLOCKED
-    registration.save(update_fields=["failed_attempts", "status"])
-    audit.record(
-        "registration.blocked" if blocked else "registration.wrong_token",
-        tenant=registration.tenant_id,
-        target=registration,
-        data={"failed_attempts": registration.failed_attempts},
+    registration.last_failed_at = timezone.now()
+    registration.save(update_fields=["failed_attempts", "last_failed_at"])
+    data = {"failed_attempts": registration.failed_attempts, "source": source}
+    audit.record("registration.wrong_token", tenant=registration.tenant_id, target=registration, data=data)
+    if throttled:
+        # Once per exhausted window: the calls refused while throttled are not each recorded.
+        audit.record("registration.throttled", tenant=registration.tenant_id, target=registration, data=data)
+
+
+def registrations_under_guessing(user: Any) -> QuerySet[DeviceRegistration]:
+    """Open registrations the caller administers that received wrong tokens lately (a cockpit notice)."""
+    since = timezone.now() - GUESS_NOTICE_WINDOW
+    return (
+        DeviceRegistration.objects.restrict(user, Action.CHANGE)
+        .filter(status__in=DeviceRegistration.OPEN, last_failed_at__gte=since)
+        .order_by("-last_failed_at")
     )

@@ -13,7 +13,7 @@ from django.utils import timezone
 import audit
 from cot.db_routers import TELEMETRY_ALIAS
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
-from tenants.access import caller_for, require_caller
+from tenants.access import caller_for, require_caller, require_secret_keeper
 from tenants.models import Action, Tenant, User
 from tenants.services import access_by_id, tenant_for_add
 from tenants.tokens import new_secret, secret_digest, shown_prefix
@@ -74,6 +74,7 @@ def do_rotate_device_credential(device: Device, *, actor: User | None) -> str:
     """
     if actor is not None:
         device = access_by_id(actor, Device, device.pk, Action.CHANGE)
+        require_secret_keeper(actor, "issue device credentials")
     if device.status == Device.Status.DECOMMISSIONED:
         raise ValidationError("A decommissioned device gets no new credential.")
     secret = issue_device_credential(device)
@@ -169,8 +170,9 @@ def do_block_devices(device_ids: list[int], *, actor: User) -> int:
 
 @transaction.atomic
 def do_unblock_device(device: Device, *, actor: User) -> Device:
-    """Let a blocked device talk again."""
+    """Let a blocked device talk again: its credential works again, so administrators only."""
     device = access_by_id(actor, Device, device.pk, Action.CHANGE)
+    require_secret_keeper(actor, "unblock devices")
     if device.status != Device.Status.BLOCKED:
         raise ValidationError({"status": "Only blocked devices can be unblocked."})
     Device.objects.filter(pk=device.pk).update(status=Device.Status.ACTIVE)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from tenants.access import limit_to_read
+from tenants.access import came_with_token
 from tenants.models import ApiToken
 from tenants.policy import session_is_fully_authenticated
 from tenants.tokens import secret_digest
@@ -42,8 +42,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        if token.scope == ApiToken.Scope.READ:
-            limit_to_read(token.user)
+        came_with_token(token.user, read_only=token.scope == ApiToken.Scope.READ)
         # The audit context reads these from the Django request.
         request._request.cot_api_token = token
         return token.user, token

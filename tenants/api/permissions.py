@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import permissions
 
 from cot.api.actions import access_action
-from tenants.access import caller_for, caller_may_add
+from tenants.access import add_refusal, caller_for
 from tenants.models import Action
 
 
@@ -26,10 +26,10 @@ class TenantAccessPermission(permissions.BasePermission):
         model = getattr(getattr(view, "queryset", None), "model", None)
         if model is None:
             return True
-        if not caller.allows(action, model._meta.label):
-            self.message = "This credential is read-only."
-            return False
-        if action == Action.ADD and not getattr(view, "detail", False) and not caller_may_add(caller, model):
-            self.message = f"You may not create {model._meta.verbose_name_plural}."
+        refusal = caller.refusal(action, model._meta.label)
+        if refusal is None and action == Action.ADD and not getattr(view, "detail", False):
+            refusal = add_refusal(caller, model)
+        if refusal is not None:
+            self.message = refusal
             return False
         return True

@@ -14,8 +14,13 @@ from tenants.support_middleware import SUPPORT_GRANT_SESSION_KEY
 
 
 @require_http_methods(["GET", "POST"])
-def enter_support_grant(request: HttpRequest, secret: str) -> HttpResponse:
-    """GET shows what the link is for; POST binds it and starts the support session."""
+def enter_support_grant(request: HttpRequest) -> HttpResponse:
+    """GET shows what the link is for; POST (with the link's secret) binds it and starts the session.
+
+    The secret travels in the link's fragment (``/support/enter/#cot_sgl_…``), which
+    browsers never send, and reaches the server only in this POST body: it appears in
+    no access log, Referer header or browser history.
+    """
     if not session_is_fully_authenticated(request):
         return redirect_to_login(request.get_full_path(), reverse("cockpit:login"))
     user = request.user
@@ -23,7 +28,9 @@ def enter_support_grant(request: HttpRequest, secret: str) -> HttpResponse:
     if role is None or role.kind != Role.Kind.SUPPORT:
         return render(request, "support/refused.html", status=404)
     if request.method == "GET":
-        return render(request, "support/enter.html", {"secret": secret})
+        return render(request, "support/enter.html")
+    # A pasted whole link works as well as the bare secret.
+    secret = request.POST.get("secret", "").strip().rpartition("#")[2]
     if not request.session.session_key:
         request.session.save()
     try:

@@ -162,6 +162,13 @@ class AdminIsolationChecks:
         (created,) = self.model._default_manager.exclude(pk__in=before)
         assert tenant_id_of(created) == scene.home.pk
 
+    def test_changelist_refuses_lookups_no_filter_uses(self, scene: Scene) -> None:
+        # Each such lookup answers a question about every listed row (``?password__startswith=``).
+        url = admin_url(self.model, "changelist")
+        for field in self.model._meta.concrete_fields:
+            response = scene.client.get(url, {f"{field.name}__startswith": "a"})
+            assert response.status_code == 400, f"{field.name}__startswith -> {response.status_code}"
+
     def test_actions_leave_foreign_object_alone(self, scene: Scene) -> None:
         before, trail = row_state(scene.foreign), self.other_trail(scene)
         for action in self.actions:

@@ -63,7 +63,8 @@ def test_export_cannot_be_pointed_at_another_tenant(acme, globex, acme_admin):
     client = cockpit_client(acme_admin)
     assert client.get(admin_url(AuditEntry, "export", "xml")).status_code == 404
     for param in ("tenant__id__exact", "tenant"):
-        assert json.loads(_export(client, "json", **{param: str(globex.pk)})) == []
+        response = client.get(admin_url(AuditEntry, "export", "json"), {param: str(globex.pk)})
+        assert response.status_code == 400  # no list filter uses it
 
 
 @pytest.mark.parametrize("kind", [Role.Kind.STANDARD, Role.Kind.BUSINESS])

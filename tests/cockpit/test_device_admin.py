@@ -124,7 +124,12 @@ def test_list_columns_filters_and_search(client, acme, globex):
     assert changelist_pks(client.get(url, {"group__id__exact": online.group_id})) == {online.pk}
     assert changelist_pks(client.get(url, {"type__id__exact": slow.pk})) == {slow_online.pk}
     assert changelist_pks(client.get(url, {"q": "ON-"})) == {online.pk, slow_online.pk}
-    assert changelist_pks(client.get(url, {"status": "active"})) == {online.pk, stale.pk, slow_online.pk, never.pk}
+    assert changelist_pks(client.get(url, {"status__exact": "active"})) == {
+        online.pk,
+        stale.pk,
+        slow_online.pk,
+        never.pk,
+    }
 
 
 def test_no_add_and_no_delete(client, acme):
@@ -377,11 +382,20 @@ def test_operations_are_created_and_cancelled(client, acme, acme_admin):
     assert AuditEntry.objects.filter(event="operation.cancel", actor=acme_admin).exists()
 
 
-def test_unblock_button(client, acme):
-    device = placed_device(acme)
+def test_unblock_button_is_for_administrators(client, acme):
+    group = make_group(acme)
+    device = placed_device(acme, group)
     run_action(client, Device, "block_devices", [device.pk])
+    # A Standard user who may change the device still cannot make its credential work again.
+    standard = make_user(acme, Role.Kind.STANDARD)
+    grant(group, ["view", "change"], user=standard)
+    other = cockpit_client(standard)
+    assert 'id="device-unblock"' not in other.get(object_url(device)).content.decode()
+    assert other.post(admin_url(Device, "unblock", device.pk)).status_code == 403
+    device.refresh_from_db()
+    assert device.status == "blocked"
     page = client.get(object_url(device)).content.decode()
-    assert "Unblock" in page
+    assert 'id="device-unblock"' in page
     assert client.post(admin_url(Device, "unblock", device.pk)).status_code == 302
     device.refresh_from_db()
     assert device.status == "active"
@@ -422,7 +436,7 @@ def test_platform_operators_see_no_devices_or_payload(acme, provider, superuser)
         device,
         device.type,
         add_alarm(device),
-        do_create_registration(external_id="OPS-1", actor=None, tenant=acme),
+        do_create_registration(external_id="OPS-1", actor=None, tenant=acme).registration,
     ]
     purge_device = placed_device(acme)
     run_action(

@@ -1,5 +1,8 @@
 """Cockpit: device types and registrations (one by one, from CSV, bulk accept), through the services."""
 
+import csv
+import io
+import re
 from typing import Any
 
 import pytest
@@ -44,7 +47,7 @@ class TestDeviceRegistrationAdminIsolation(AdminIsolationChecks):
     actions = ("accept",)
 
     def make_object(self, tenant: Any) -> DeviceRegistration:
-        return do_create_registration(external_id=f"EXP-{tenant.slug}", actor=None, tenant=tenant)
+        return do_create_registration(external_id=f"EXP-{tenant.slug}", actor=None, tenant=tenant).registration
 
     def add_payload(self, tenant: Any) -> dict[str, Any]:
         return {"external_id": "NEW-1", "registration_token": "", "type": "", "group": ""}
@@ -124,8 +127,33 @@ def test_registration_with_write_only_token(client, acme, acme_admin):
     assert duplicate.status_code == 200 and "external_id" in duplicate.context["adminform"].form.errors
 
 
+def test_registration_without_a_token_gets_a_generated_one_shown_once(client, acme):
+    response = client.post(admin_url(DeviceRegistration, "add"), {"external_id": "GEN-1"}, follow=True)
+    (token,) = re.findall(r"<code id='registration-token'>(cot_reg_[\w-]+)</code>", response.content.decode())
+    registration = DeviceRegistration.objects.get(tenant=acme, external_id="GEN-1")
+    assert registration.token_digest == secret_digest(token)
+    assert token not in client.get(object_url(registration)).content.decode()
+    short = client.post(admin_url(DeviceRegistration, "add"), {"external_id": "GEN-2", "registration_token": "short"})
+    assert "registration_token" in short.context["adminform"].form.errors
+
+
+def test_administrators_are_told_about_wrong_registration_tokens(client, acme):
+    from devices.services.registration import RegistrationRefused, device_register
+
+    do_create_registration(external_id="LABEL-1", registration_token="right-label-token", actor=None, tenant=acme)
+    assert 'id="cockpit-notices"' not in client.get(admin_url(DeviceRegistration, "changelist")).content.decode()
+    with pytest.raises(RegistrationRefused):
+        device_register(tenant_slug="acme", external_id="LABEL-1", registration_token="guess", source="192.0.2.1")
+    index = client.get("/cockpit/").content.decode()
+    assert 'id="cockpit-notices"' in index and "1 expected device(s) received wrong registration tokens" in index
+    listing = client.get(admin_url(DeviceRegistration, "changelist"))
+    assert any("LABEL-1: 1 wrong registration token(s)" in m for m in messages_of(listing))
+    standard = cockpit_client(make_user(acme, Role.Kind.STANDARD))
+    assert 'id="cockpit-notices"' not in standard.get("/cockpit/").content.decode()
+
+
 def test_status_filter_and_accept_action(client, acme, acme_admin):
-    pending = [do_create_registration(external_id=f"P-{n}", actor=None, tenant=acme) for n in range(3)]
+    pending = [do_create_registration(external_id=f"P-{n}", actor=None, tenant=acme).registration for n in range(3)]
     url = admin_url(DeviceRegistration, "changelist")
     response = run_action(client, DeviceRegistration, "accept", [r.pk for r in pending[:2]])
     assert response.status_code == 302
@@ -137,14 +165,23 @@ def test_status_filter_and_accept_action(client, acme, acme_admin):
     assert AuditEntry.objects.filter(event="registration.accept", actor=acme_admin).count() == 2
 
 
-def test_csv_upload_registers_every_line(client, acme):
+def test_csv_upload_registers_every_line_and_offers_the_tokens_once(client, acme):
     group, device_type = make_group(acme), make_type(acme)
-    text = f"external_id,registration_token,type,group\nC-1,tok-1,{device_type.pk},{group.pk}\nC-2,,,\n"
+    text = f"external_id,registration_token,type,group\nC-1,label-tok-1,{device_type.pk},{group.pk}\nC-2,,,\n"
     response = _upload(client, text, raw=b"\xef\xbb\xbf" + text.encode())  # with a byte-order mark
-    assert response.status_code == 302, response.content
+    assert response.status_code == 200, response.content
     rows = DeviceRegistration.objects.filter(tenant=acme).order_by("external_id")
     assert [(r.external_id, r.type, r.group) for r in rows] == [("C-1", device_type, group), ("C-2", None, None)]
-    assert rows[0].token_digest == secret_digest("tok-1") and rows[1].token_digest == ""
+    tokens = {
+        row["external_id"]: row["registration_token"]
+        for row in csv.DictReader(io.StringIO(response.context["tokens_csv"]))
+    }
+    assert tokens["C-1"] == "label-tok-1"
+    assert tokens["C-2"].startswith("cot_reg_")  # generated
+    assert rows[0].token_digest == secret_digest("label-tok-1") and rows[1].token_digest == secret_digest(tokens["C-2"])
+    assert 'id="registration-tokens"' in response.content.decode()
+    # The download is in this response only: the list never shows a token again.
+    assert tokens["C-2"] not in client.get(admin_url(DeviceRegistration, "changelist")).content.decode()
 
 
 def test_csv_upload_errors_store_nothing(client, acme):
@@ -162,12 +199,13 @@ def test_csv_upload_errors_store_nothing(client, acme):
     for bad in ("name\nx\n", "", "external_id,colour\nX,red\n"):
         response = _upload(client, bad, raw=bad.encode() or b"\n")
         assert response.status_code == 200
-    assert _upload(client, "", raw=b"\xff\xfe\x00bad").context["form"].errors["file"]
+    not_utf8 = _upload(client, "", raw=b"external_id\n\xff\xfe\x00bad")  # read as a stream: found on its line
+    assert not_utf8.context["line_errors"] == [("file", ["The file is not UTF-8 text."])]
     assert set(DeviceRegistration.objects.values_list("external_id", flat=True)) == {"DUP"}
 
 
 def test_registrations_are_for_administrators_only(acme):
-    registration = do_create_registration(external_id="ADM-1", actor=None, tenant=acme)
+    registration = do_create_registration(external_id="ADM-1", actor=None, tenant=acme).registration
     standard = cockpit_client(make_user(acme, Role.Kind.STANDARD))
     assert standard.get(admin_url(DeviceRegistration, "changelist")).status_code == 403
     assert standard.get(object_url(registration)).status_code == 404

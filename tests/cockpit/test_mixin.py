@@ -70,3 +70,50 @@ def test_permissions_come_from_the_access_layer(acme_admin, globex_admin):
     standard = make_user(acme_admin.tenant, "standard")
     assert not probe.has_add_permission(_request(standard))
     assert not probe.has_change_permission(_request(standard))
+
+
+def test_configuring_a_secret_field_fails_the_checks():
+    for options in (
+        {"list_filter": ("password",)},
+        {"search_fields": ("^password",)},
+        {"list_display": ("email", "password")},
+        {"ordering": ("-password",)},
+    ):
+        errors = _admin(User, **options).check()
+        assert [error.id for error in errors] == ["cot.E001"], options
+    for options in ({"list_filter": ("digest",)}, {"search_fields": ("user__password",)}):
+        assert [error.id for error in _admin(ApiToken, **options).check()] == ["cot.E001"], options
+    assert _admin(User, list_filter=("is_active",), search_fields=("email",)).check() == []
+
+
+def test_lookups_through_relations_to_secrets_are_refused_even_when_filtered(acme_admin):
+    # A list filter on a relation would otherwise allow lookups below it.
+    probe = _admin(ApiToken, list_filter=("user",))
+    request = _request(acme_admin)
+    assert probe.lookup_allowed("user__id__exact", "1", request)
+    assert not probe.lookup_allowed("user__password__startswith", "argon2", request)
+    assert not probe.lookup_allowed("digest__lt", "8", request)
+
+
+def test_every_field_that_looks_like_a_secret_is_declared_one():
+    from django.apps import apps
+
+    from tenants.access import secret_fields
+
+    suspicious = ("password", "digest", "secret", "key", "token")
+    for model in apps.get_models():
+        if model._meta.app_label not in {"tenants", "devices", "audit", "firmware", "otp_totp", "otp_static"}:
+            continue
+        for field in model._meta.concrete_fields:
+            name = field.name
+            if field.is_relation or not any(name == word or name.endswith(f"_{word}") for word in suspicious):
+                continue
+            assert name in secret_fields(model), f"{model._meta.label}.{name} looks secret but is not declared"
+
+
+def test_every_cockpit_admin_uses_the_scoped_changelist(acme_admin):
+    from tenants.admin_mixins import ScopedChangeList
+
+    request = _request(acme_admin)
+    for model_admin in cockpit._registry.values():
+        assert issubclass(model_admin.get_changelist(request), ScopedChangeList), type(model_admin).__name__

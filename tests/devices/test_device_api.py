@@ -2,8 +2,10 @@
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
+import time_machine
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -43,28 +45,60 @@ def test_registration_flow_pending_then_credential_exactly_once(acme, acme_admin
     assert AuditEntry.objects.filter(event="device.credential_issue", tenant=acme).exists()
 
 
-def test_unknown_ids_and_wrong_tokens_get_the_same_answer_and_block(acme, acme_admin):
+def _register(external_id: str, token: str | None, address: str = "192.0.2.10") -> Any:
+    body = {"tenant": "acme", "external_id": external_id}
+    if token is not None:
+        body["registration_token"] = token
+    return api_client().post(REGISTER, body, format="json", REMOTE_ADDR=address)
+
+
+def test_unknown_ids_missing_and_wrong_tokens_get_the_same_answer(acme, acme_admin):
     do_create_registration(external_id="MAC-1", registration_token="right-token", actor=acme_admin)
-    client = api_client()
-    unknown = client.post(REGISTER, {"tenant": "acme", "external_id": "nope", "registration_token": "x"}, format="json")
-    wrong = client.post(REGISTER, {"tenant": "acme", "external_id": "MAC-1", "registration_token": "x"}, format="json")
-    assert unknown.status_code == wrong.status_code == 404
-    assert unknown.json() == wrong.json()
-    for _ in range(DeviceRegistration.MAX_FAILED_ATTEMPTS - 1):
-        client.post(REGISTER, {"tenant": "acme", "external_id": "MAC-1", "registration_token": "x"}, format="json")
-    assert DeviceRegistration.objects.get(external_id="MAC-1").status == "blocked"
-    right = client.post(
-        REGISTER, {"tenant": "acme", "external_id": "MAC-1", "registration_token": "right-token"}, format="json"
-    )
-    assert right.status_code == 404
-    assert AuditEntry.objects.filter(event="registration.blocked", tenant=acme).exists()
+    answers = [
+        _register("nope", "x", "192.0.2.1"),
+        _register("MAC-1", "x", "192.0.2.2"),
+        _register("MAC-1", None, "192.0.2.3"),  # serials are printed on labels: the id alone proves nothing
+        _register("MAC-1", "", "192.0.2.4"),
+    ]
+    assert {answer.status_code for answer in answers} == {404}
+    assert len({answer.content for answer in answers}) == 1
+    assert _register("MAC-1", "right-token").status_code == 202
+
+
+def test_wrong_tokens_are_throttled_per_address_and_never_block(acme, acme_admin):
+    do_create_registration(external_id="MAC-2", registration_token="right-token", actor=acme_admin)
+    for _ in range(5):
+        assert _register("MAC-2", "guess", "198.51.100.7").status_code == 404
+    throttled = _register("MAC-2", "right-token", "198.51.100.7")
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    # The same answer for an id nobody expects: the throttle reveals nothing.
+    assert _register("UNKNOWN-9", "guess", "198.51.100.7").status_code == 429
+    # The rightful device, elsewhere, is not locked out; nothing was blocked.
+    assert _register("MAC-2", "right-token", "203.0.113.5").status_code == 202
+    registration = DeviceRegistration.objects.get(external_id="MAC-2")
+    assert registration.status == "pending" and registration.failed_attempts == 5
+    assert AuditEntry.objects.filter(event="registration.wrong_token", tenant=acme).count() == 5
+    assert AuditEntry.objects.filter(event="registration.throttled", tenant=acme).count() == 1
+
+
+def test_guessing_from_many_addresses_pauses_the_registration_then_the_right_token_works(acme, acme_admin):
+    do_create_registration(external_id="MAC-3", registration_token="right-token", actor=acme_admin)
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        for n in range(10):
+            assert _register("MAC-3", f"guess-{n}", f"198.51.100.{n + 1}").status_code == 404
+        paused = _register("MAC-3", "right-token", "203.0.113.9")
+        assert paused.status_code == 429
+        clock.move_to(start + timedelta(minutes=7))  # one guess's worth of the hourly budget back
+        assert _register("MAC-3", "right-token", "203.0.113.9").status_code == 202
+    assert DeviceRegistration.objects.get(external_id="MAC-3").status == "pending"
 
 
 def test_auto_accept_policy_issues_on_first_call(acme, acme_admin):
     Tenant.objects.filter(pk=acme.pk).update(auto_accept_registrations=True)
-    do_create_registration(external_id="AUTO-1", actor=acme_admin)
-    response = api_client().post(REGISTER, {"tenant": "acme", "external_id": "AUTO-1"}, format="json")
-    assert response.status_code == 201
+    issued = do_create_registration(external_id="AUTO-1", actor=acme_admin)
+    assert issued.generated and issued.token.startswith("cot_reg_")
+    assert _register("AUTO-1", issued.token).status_code == 201
 
 
 def test_device_credential_cannot_read_the_user_api(acme):

@@ -72,7 +72,7 @@ class TestRegistrationIsolation(TenantIsolationChecks):
     foreign_keys = {"group": make_group}
 
     def make_object(self, tenant: Any) -> DeviceRegistration:
-        return do_create_registration(external_id="EXP-1", actor=None, tenant=tenant)
+        return do_create_registration(external_id="EXP-1", actor=None, tenant=tenant).registration
 
     def create_payload(self, tenant: Any) -> dict[str, Any]:
         return {"external_id": "EXP-2"}
@@ -188,10 +188,14 @@ def test_csv_registration_is_all_or_nothing_with_line_errors(acme, acme_admin):
     assert response.status_code == 400
     assert set(response.json()) == {"line 3", "line 4"}
     assert not DeviceRegistration.objects.exists()
-    good = f"external_id,registration_token,group\nA-1,tok,{group.pk}\nA-2,,\n"
+    good = f"external_id,registration_token,group\nA-1,label-tok-1,{group.pk}\nA-2,,\n"
     response = client.post("/api/v1/registrations/csv/", {"csv": good}, format="json")
     assert response.status_code == 201
     assert DeviceRegistration.objects.filter(tenant=acme).count() == 2
+    tokens = {row["external_id"]: row["registration_token"] for row in response.json()}
+    assert tokens["A-1"] == "label-tok-1" and tokens["A-2"].startswith("cot_reg_")
+    listed = client.get("/api/v1/registrations/").json()["results"]
+    assert all("registration_token" not in row for row in listed)  # shown once
 
 
 def test_certified_only_policy_refuses_uncertified_types(acme, acme_admin):

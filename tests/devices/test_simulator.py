@@ -13,13 +13,15 @@ from tests.factories import make_tenant, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
 
+TOKEN = "simulated-label-token"
+
 
 def test_simulated_devices_register_send_data_and_execute_operations(live_server, tmp_path: Path):
     tenant = make_tenant("simco")
     admin = make_user(tenant, "administrator")
     do_update_tenant_policy(tenant, {"auto_accept_registrations": True})
     for external_id in ("SIM-0001", "SIM-0002"):
-        do_create_registration(external_id=external_id, actor=None, tenant=tenant)
+        do_create_registration(external_id=external_id, registration_token=TOKEN, actor=None, tenant=tenant)
     store = CredentialStore(tmp_path / "credentials.json")
     lines: list[str] = []
 
@@ -28,7 +30,7 @@ def test_simulated_devices_register_send_data_and_execute_operations(live_server
             base_url=live_server.url,
             tenant="simco",
             external_ids=["SIM-0001", "SIM-0002"],
-            token=None,
+            token=TOKEN,
             interval=0,
             duration=None,
             store=store,
@@ -53,13 +55,13 @@ def test_simulated_devices_register_send_data_and_execute_operations(live_server
 
 def test_simulator_waits_while_registration_is_pending(live_server, tmp_path: Path):
     tenant = make_tenant("waitco")
-    do_create_registration(external_id="SIM-0001", actor=None, tenant=tenant)
+    do_create_registration(external_id="SIM-0001", registration_token=TOKEN, actor=None, tenant=tenant)
     lines: list[str] = []
     totals = run(
         base_url=live_server.url,
         tenant="waitco",
         external_ids=["SIM-0001"],
-        token=None,
+        token=TOKEN,
         interval=0,
         duration=None,
         store=CredentialStore(tmp_path / "c.json"),

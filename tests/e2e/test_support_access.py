@@ -39,9 +39,12 @@ def test_grant_open_banner_browse_revoke_refused(browser: Browser, live_server: 
     admin_page.fill("input[name=reason]", "TICKET-42 gateway offline")
     admin_page.click("input[name=_save]")
     link = admin_page.inner_text("#support-link")
-    assert "/support/enter/cot_sgl_" in link
+    assert "/support/enter/#cot_sgl_" in link
 
     engineer_page.goto("/" + link.split("/", 3)[3])  # the link names COT_SITE_URL; the test server differs
+    # The secret came in the fragment; the page moved it into the form and out of the address bar.
+    expect(engineer_page.locator("#support-secret")).to_have_value(link.partition("#")[2])
+    assert "#" not in engineer_page.url
     engineer_page.click("#start-support")
     banner = engineer_page.locator("#support-banner")
     expect(banner).to_contain_text("Support session in Acme")

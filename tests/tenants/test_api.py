@@ -6,11 +6,12 @@ from typing import Any
 import pytest
 import time_machine
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
 from tenants.models import ApiToken, Role, Tenant, User
 from tenants.services import do_set_tenant_status
-from tests.factories import PASSWORD, api_client, ids, make_token, make_user
+from tests.factories import PASSWORD, api_client, ids, make_token, make_user, verified_client
 from tests.security.isolation import TenantIsolationChecks
 
 pytestmark = pytest.mark.django_db
@@ -77,8 +78,15 @@ def test_me_describes_caller_and_token(acme_admin):
     assert body["token"]["scope"] == "read"
 
 
+def _session(user: Any) -> APIClient:
+    """An API client on a verified cockpit session: where tokens are created."""
+    client = APIClient()
+    client.cookies = verified_client(user).cookies
+    return client
+
+
 def test_token_is_shown_once_and_stored_hashed(acme_admin):
-    client = api_client(acme_admin)
+    client = _session(acme_admin)
     response = client.post("/api/v1/tokens/", {"name": "deploy", "scope": "read", "days": 7}, format="json")
     assert response.status_code == 201, response.content
     secret = response.json()["token"]
@@ -107,7 +115,7 @@ def test_revoked_expired_and_malformed_tokens_get_401(acme_admin):
 
 def test_token_lifetime_is_capped_by_tenant_policy(acme, acme_admin):
     Tenant.objects.filter(pk=acme.pk).update(api_token_max_days=30)
-    client = api_client(acme_admin)
+    client = _session(acme_admin)
     response = client.post("/api/v1/tokens/", {"name": "long", "scope": "read", "days": 31}, format="json")
     assert response.status_code == 400
     assert "30 days" in str(response.json()["days"])

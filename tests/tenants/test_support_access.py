@@ -36,9 +36,8 @@ def grant_link(acme_admin: Any) -> tuple[SupportGrant, str]:
 
 
 def open_link(client: Any, link: str) -> Any:
-    path = link.split("127.0.0.1:8000", 1)[-1] if "://" in link else link
-    path = "/" + path.split("/", 3)[-1] if path.startswith("http") else path
-    return client.post(path)
+    """What the link's page does: POST the secret from the link's fragment."""
+    return client.post("/support/enter/", {"secret": link.partition("#")[2]})
 
 
 def groups_seen(client: Any) -> Any:
@@ -68,13 +67,13 @@ def test_admin_creates_grant_with_link_shown_once(acme_admin):
     response = client.post("/api/v1/support-grants/", {"reason": "TICKET-7", "scope": "write"}, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert "/support/enter/cot_sgl_" in body["link"]
+    assert "/support/enter/#cot_sgl_" in body["link"]
     assert body["status"] == "pending"
     assert body["duration_hours"] == 24
     grant = SupportGrant.objects.get(pk=body["id"])
     assert grant.expires_at - grant.created_at == timedelta(hours=24)
     assert "link" not in client.get(f"/api/v1/support-grants/{grant.pk}/").json()
-    assert body["link"].rsplit("/", 2)[-2] not in grant.link_digest
+    assert body["link"].partition("#")[2] not in grant.link_digest
 
 
 @pytest.mark.parametrize("hours", [0, 25, 48])
@@ -272,3 +271,30 @@ def test_grant_lifecycle_status(acme_admin, engineer, grant_link):
     do_revoke_support_grant(grant, actor=acme_admin)
     grant.refresh_from_db()
     assert grant.status == "revoked"
+
+
+def test_read_grant_cannot_bisect_password_hashes_and_its_queries_are_recorded(acme, engineer, grant_link):
+    grant, link = grant_link
+    client = verified_client(engineer)
+    open_link(client, link)
+    url = "/cockpit/tenants/user/"
+    assert client.get(url, {"password__startswith": "argon2"}).status_code == 400
+    assert client.get(url, {"q": "needle"}).status_code == 200
+    queries = [
+        entry.additional_data["query"]
+        for entry in AuditEntry.objects.filter(support_grant_id=grant.pk, event="support.request")
+    ]
+    assert "q=needle" in queries
+    assert "password__startswith=argon2" in queries
+
+
+def test_link_secret_never_travels_in_a_url(acme_admin, engineer, grant_link):
+    grant, link = grant_link
+    secret = link.partition("#")[2]
+    assert secret.startswith("cot_sgl_") and secret not in link.partition("#")[0]
+    client = verified_client(engineer)
+    assert client.get(f"/support/enter/{secret}/").status_code == 404  # the old path form is gone
+    assert client.get("/support/enter/").status_code == 200
+    assert open_link(client, link).status_code == 302
+    grant.refresh_from_db()
+    assert grant.engineer_id == engineer.pk

@@ -17,6 +17,8 @@ from tenants.models import Role, Tenant
 from tenants.services import builtin_role, do_create_tenant, do_create_user, do_update_tenant_policy
 
 DEMO_PASSWORD = "demo-cockpit-2026!"  # noqa: S105 (published demo credential for local runs only)
+# The simulated devices' registration token (the Procfile passes it); as public as the password.
+DEMO_REGISTRATION_TOKEN = "demo-simulator-registration"  # noqa: S105
 DEMO_USERS = (
     ("admin@demo.cot.local", Role.Kind.ADMINISTRATOR),
     ("standard@demo.cot.local", Role.Kind.STANDARD),
@@ -63,7 +65,12 @@ class Command(BaseCommand):
         )
         for number in range(1, SIMULATED_DEVICES + 1):
             do_create_registration(
-                external_id=f"SIM-{number:04d}", type=sensor, group=groups[number % 2], actor=None, tenant=demo
+                external_id=f"SIM-{number:04d}",
+                registration_token=DEMO_REGISTRATION_TOKEN,
+                type=sensor,
+                group=groups[number % 2],
+                actor=None,
+                tenant=demo,
             )
 
     def _print_instructions(self) -> None:
