@@ -98,7 +98,10 @@ class AuditEntry(AbstractLogEntry):
         self.object_pk = str(self.object_pk)  # auditlog passes ints; the database returns text
         with transaction.atomic(using=kwargs.get("using")):
             lock_chain(self.tenant_id)
-            last = AuditEntry.objects.filter(tenant=self.tenant_id).order_by("-seq").only("seq", "entry_hash").first()
+            # Both index columns in the ORDER BY: after "tenant_id IS NULL" (the platform chain)
+            # PostgreSQL would otherwise sort the whole chain instead of reading the index backwards.
+            chain = AuditEntry.objects.filter(tenant=self.tenant_id).order_by("-tenant_id", "-seq")
+            last = chain.only("seq", "entry_hash").first()
             self.seq = last.seq + 1 if last else 1
             self.prev_hash = last.entry_hash if last else GENESIS_HASH
             self.entry_hash = entry_digest(self)

@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRET_KEY = "k3J8s9dQ2xZ7vB1nM4pL6tR0wY5uE8iO3aS2dF7gH1jK9lZ4xC6vB"
 GOOD = {
     "COT_ENV": "production",
-    "SECRET_KEY": "k3J8s9dQ2xZ7vB1nM4pL6tR0wY5uE8iO3aS2dF7gH1jK9lZ4xC6vB",
+    "SECRET_KEY": SECRET_KEY,
+    "COT_TOKEN_HASH_KEY": "Vq7nR2xL9pT4wK8sZ1mB6cH3jF5dG0yEo2W",
+    "COT_AUDIT_CHAIN_KEY": "a8Fz3Qw6Ns1Yk4Lp9Xr2Tm7Cv5Bh0JdU4e",
     "ALLOWED_HOSTS": "cot.example.com",
 }
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "COT_ENV")}
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", *GOOD)}
     return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, check=False
     )
@@ -33,14 +36,39 @@ def test_production_passes_check_deploy_without_warnings():
     [
         ({"DEBUG": "true"}, "DEBUG is on"),
         ({"SECRET_KEY": "short-key"}, "SECRET_KEY is shorter"),
-        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SECRET_KEY": None}, "SECRET_KEY"),
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is empty"),
+        ({"COT_TOKEN_HASH_KEY": None}, "COT_TOKEN_HASH_KEY is not set on its own (it is derived from SECRET_KEY)"),
+        ({"COT_AUDIT_CHAIN_KEY": None}, "COT_AUDIT_CHAIN_KEY is not set on its own (it is derived from SECRET_KEY)"),
+        ({"COT_AUDIT_CHAIN_KEY": ""}, "COT_AUDIT_CHAIN_KEY is not set"),
+        ({"COT_AUDIT_CHAIN_KEY": SECRET_KEY + ":audit"}, "COT_AUDIT_CHAIN_KEY is not set on its own"),
+        ({"COT_TOKEN_HASH_KEY": SECRET_KEY}, "COT_TOKEN_HASH_KEY is not set on its own"),
+        ({"COT_TOKEN_HASH_KEY": "x7Rk2Lq9Zp4Wm8Nc"}, "COT_TOKEN_HASH_KEY is shorter than 32 characters"),
+        ({"COT_AUDIT_CHAIN_KEY": "a" * 40}, "COT_AUDIT_CHAIN_KEY is shorter than 32 characters or too repetitive"),
+        ({"COT_AUDIT_CHAIN_KEY": GOOD["COT_TOKEN_HASH_KEY"]}, "are the same key"),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):
     env = {**GOOD, **override}
-    if override.get("SECRET_KEY") == "":
-        env.pop("SECRET_KEY")
+    env = {name: value for name, value in env.items() if value is not None}
     result = manage("check", **env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_production_names_every_missing_key_at_once():
+    env = {name: value for name, value in GOOD.items() if name not in ("COT_TOKEN_HASH_KEY", "COT_AUDIT_CHAIN_KEY")}
+    result = manage("check", **env)
+    assert result.returncode != 0
+    refusal = result.stderr.strip().splitlines()[-1]
+    assert "COT_TOKEN_HASH_KEY is not set on its own" in refusal
+    assert "COT_AUDIT_CHAIN_KEY is not set on its own" in refusal
+
+
+def test_development_still_derives_the_keys_from_secret_key():
+    result = manage("shell", "-c", "from django.conf import settings as s; print(s.AUDIT_CHAIN_KEY, s.TOKEN_HASH_KEY)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == [
+        "cot-development-only-secret-key-not-for-production-use:audit",
+        "cot-development-only-secret-key-not-for-production-use:tokens",
+    ]

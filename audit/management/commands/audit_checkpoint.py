@@ -1,0 +1,15 @@
+"""``manage.py audit_checkpoint``: write a signed checkpoint of every audit chain's tip now."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from audit.checkpoints import write_checkpoint
+
+
+class Command(BaseCommand):
+    help = "Write a signed checkpoint of every audit chain's tip into COT_AUDIT_CHECKPOINT_DIR (the beat job does it)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        checkpoint = write_checkpoint()
+        self.stdout.write(f"Wrote audit checkpoint {checkpoint.path} ({len(checkpoint.tips)} chain(s)).")
