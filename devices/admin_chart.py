@@ -9,8 +9,11 @@ so every label passes through the template's escaping.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from itertools import pairwise
 
 from django.utils import timezone
 
@@ -27,6 +30,11 @@ RANGES: dict[str, tuple[str, timedelta]] = {
     "365d": ("1 year", timedelta(days=365)),
 }
 DEFAULT_RANGE = "24h"
+MAX_TICKS = 12  # nice_ticks never returns more, whatever it is given
+_DOUBLE_MAX = sys.float_info.max
+# A value span narrower than this fraction of the values' magnitude is widened to it first:
+# doubles near the values could not divide it into evenly spaced, distinct ticks.
+_RESOLUTION = Decimal("1e-12")
 
 
 @dataclass(frozen=True)
@@ -70,22 +78,88 @@ class Chart:
     bottom: int = HEIGHT - BOTTOM
 
 
+def _finite(value: float) -> float:
+    """``value`` within the finite doubles; NaN counts as above every number, as PostgreSQL orders it."""
+    if math.isnan(value):
+        return _DOUBLE_MAX
+    return min(max(value, -_DOUBLE_MAX), _DOUBLE_MAX)
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering ``[low, high]`` (1, 2 or 5 times a power of ten apart)."""
-    if high <= low:
-        low, high = low - 1, high + 1
-    raw = (high - low) / max(1, count - 1)
+    """Round tick values covering ``[low, high]`` (1, 2 or 5 times a power of ten apart).
+
+    Total: for any input, 2 to ``MAX_TICKS`` finite, strictly increasing values. Ordinary
+    values are laid out in doubles as they always were; where doubles cannot carry that
+    (spans beyond their range, flat series too large for ±1 to move them, steps below their
+    spacing near the values or below the rounding to 10 decimals) the ticks are computed
+    exactly in decimal instead.
+    """
+    low, high = sorted((_finite(low), _finite(high)))
+    count = min(max(count, 2), MAX_TICKS - 2)
+    return _double_ticks(low, high, count) or _decimal_ticks(low, high, count)
+
+
+def _double_ticks(low: float, high: float, count: int) -> list[float] | None:
+    """The layout in doubles, or ``None`` where doubles cannot carry it."""
+    lo, hi = (low - 1, high + 1) if high <= low else (low, high)
+    raw = (hi - lo) / (count - 1)
+    if not 0 < raw < math.inf:  # a flat series beyond ±1, or a span beyond the doubles
+        return None
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    first = math.floor(low / step) * step
-    ticks = []
+    step = next((m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw), None)
+    if step is None or step > _DOUBLE_MAX or not math.isfinite(lo / step):
+        return None
+    first = math.floor(lo / step) * step
+    ticks: list[float] = []
     value = first
-    while value <= high + step * 1e-9:
+    while value <= hi + step * 1e-9:
+        if len(ticks) == MAX_TICKS:  # e.g. a step below the spacing of doubles, where `value += step` stands still
+            return None
         ticks.append(round(value, 10))
         value += step
-    if ticks[-1] < high:
+    if ticks and ticks[-1] < hi:
         ticks.append(round(value, 10))
-    return ticks
+    return ticks if _usable(ticks, low, high) else None
+
+
+def _usable(ticks: list[float], low: float, high: float) -> bool:
+    """2 to ``MAX_TICKS`` finite ticks, strictly increasing as doubles, covering ``[low, high]``.
+
+    Covering up to a millionth of a step: ticks of integer steps are exact integers, which
+    may lie a fraction of a double's spacing inside the values.
+    """
+    if not 2 <= len(ticks) <= MAX_TICKS or not all(abs(tick) <= _DOUBLE_MAX for tick in ticks):
+        return False
+    doubles = [float(tick) for tick in ticks]
+    slack = (doubles[1] / 2 - doubles[0] / 2) * 2e-6  # halves: the difference itself could overflow
+    increasing = all(a < b for a, b in pairwise(doubles))
+    return increasing and doubles[0] <= low + slack and doubles[-1] >= high - slack
+
+
+def _decimal_ticks(low: float, high: float, count: int) -> list[float]:
+    """The same layout computed exactly (no overflow, no rounding), then rounded to doubles.
+
+    Rounding keeps the order and the cover of ``[low, high]`` (ticks beyond the doubles
+    become the largest double), so at least two distinct ticks remain.
+    """
+    with localcontext(prec=40):
+        # The shortest decimals that round to the doubles: 1e-12 is 1e-12 here, not 9.99…e-13.
+        lo, hi = Decimal(repr(low)), Decimal(repr(high))
+        top = max(abs(lo), abs(hi))
+        if hi - lo <= top * _RESOLUTION:  # flat, or narrower than doubles can divide evenly
+            middle, half = (lo + hi) / 2, (top * _RESOLUTION / 2) or Decimal(1)
+            lo, hi = middle - half, middle + half
+        raw = (hi - lo) / (count - 1)
+        magnitude = Decimal(1).scaleb(raw.adjusted())
+        step = min(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+        first = (lo / step).to_integral_value(rounding=ROUND_FLOOR) * step
+        if first > lo:  # the quotient was rounded up to a whole number (comparisons are exact)
+            first -= step
+        intervals = int(((hi - first) / step).to_integral_value(rounding=ROUND_CEILING))
+        if first + intervals * step < hi:  # likewise the other way
+            intervals += 1
+        exact = [first + i * step for i in range(max(intervals, 1) + 1)]
+    return sorted({_finite(float(tick)) for tick in exact})
 
 
 def _time_ticks(since: datetime, until: datetime) -> list[tuple[datetime, str]]:
@@ -119,27 +193,42 @@ def _fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
+def _y_position(value: float, y_low: float, y_high: float, plot_h: int) -> float:
+    """The plot's y of a finite ``value`` on the axis ``[y_low, y_high]``, kept inside the plot.
+
+    Values outside the axis (averages of out-of-range rows are clamped in SQL while the
+    band keeps the true extremes) are drawn on its edge.
+    """
+    if max(abs(value), abs(y_low), abs(y_high)) > _DOUBLE_MAX / 2:  # differences could overflow; halving is exact
+        value, y_low, y_high = value / 2, y_low / 2, y_high / 2
+    if not y_high > y_low:
+        return TOP + plot_h / 2
+    y = TOP + plot_h * (1 - (value - y_low) / (y_high - y_low))
+    return min(float(TOP + plot_h), max(float(TOP), y))
+
+
 def build_charts(series: list[Series], since: datetime, until: datetime) -> list[Chart]:
     """Lay out one chart per measurement type over ``[since, until)``."""
     by_type: dict[str, list[Series]] = {}
     for one in series:
         by_type.setdefault(one.type, []).append(one)
-    span = (until - since).total_seconds()
+    span = max((until - since).total_seconds(), 1e-6)  # an empty range draws everything at its start
     charts = []
     for kind, members in by_type.items():
         units = sorted({m.unit for m in members if m.unit})
         chart = Chart(type=kind, unit=", ".join(units))
-        low = min(p.min for m in members for p in m.points)
-        high = max(p.max for m in members for p in m.points)
+        low = min(_finite(p.min) for m in members for p in m.points)
+        high = max(_finite(p.max) for m in members for p in m.points)
         values = nice_ticks(low, high)
         y_low, y_high = values[0], values[-1]
         plot_w, plot_h = chart.right - chart.left, chart.bottom - chart.top
 
         def x_of(moment: datetime, plot_w: int = plot_w, left: int = chart.left) -> float:
-            return left + plot_w * (moment - since).total_seconds() / span
+            x = left + plot_w * (moment - since).total_seconds() / span
+            return min(float(left + plot_w), max(float(left), x))
 
         def y_of(value: float, plot_h: int = plot_h, y_low: float = y_low, y_high: float = y_high) -> float:
-            return TOP + plot_h * (1 - (value - y_low) / (y_high - y_low))
+            return _y_position(_finite(value), y_low, y_high, plot_h)
 
         chart.y_ticks = [Tick(round(y_of(v), 1), _fmt(v)) for v in values]
         chart.x_ticks = [Tick(round(x_of(moment), 1), label) for moment, label in _time_ticks(since, until)]

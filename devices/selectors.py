@@ -16,6 +16,7 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    FloatField,
     Func,
     Max,
     Min,
@@ -24,9 +25,11 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from devices.device_api.validation import VALUE_BOUND
 from devices.models import Alarm, Device, Event, Measurement, Operation
 from tenants.models import Action
 
@@ -128,10 +131,18 @@ def measurement_series(
     Reads the telemetry database through ``Measurement.objects.restrict(user, "view")``,
     so a caller without access to the device gets no series at all. Each series is
     aggregated by ``date_bin`` into buckets of equal width (average, minimum, maximum
-    and count per bucket) by one range scan of its index, however long its history.
+    and count per bucket) by one range scan of its index, however long its history. The
+    averages are of values clamped to ``±VALUE_BOUND`` (only older rows lie beyond it).
     """
     rows = Measurement.objects.restrict(user, Action.VIEW)
     stride = bucket_stride(since, until, buckets)
+    # Rows stored before values were bounded may reach ±1.7e308, where PostgreSQL's avg
+    # overflows: the average is taken over values clamped to the bound (infinities and NaN
+    # included, PostgreSQL orders NaN above every number); minimum and maximum stay exact.
+    clamped = Greatest(
+        Least(F("value"), Value(VALUE_BOUND, output_field=FloatField())),
+        Value(-VALUE_BOUND, output_field=FloatField()),
+    )
     result = []
     for kind, name in series_names(rows, device.pk):
         aggregated = (
@@ -144,7 +155,7 @@ def measurement_series(
                 )
             )
             .values("bucket")
-            .annotate(avg=Avg("value"), low=Min("value"), high=Max("value"), count=Count("id"), unit=Max("unit"))
+            .annotate(avg=Avg(clamped), low=Min("value"), high=Max("value"), count=Count("id"), unit=Max("unit"))
             .order_by("bucket")
         )
         points, unit = [], ""

@@ -8,19 +8,32 @@ message naming the item and the field.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from django.conf import settings
 from django.utils import timezone
 
-NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-UNIT = re.compile(r"^[^\t\n\r\\]{0,16}$")
+# Always ``fullmatch``: with ``match``, ``$`` also matches before a trailing newline, and a
+# newline, tab or backslash in a name or unit would break the COPY text of a batch (store.copy_text).
+NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+UNIT = re.compile(r"[^\x00-\x1f\x7f-\x9f\\]{0,16}")  # no control characters, no backslash
+LABEL = re.compile(r"[^\x00-\x1f\x7f-\x9f]{0,64}")  # a short label, e.g. a firmware version
+
+# Measurement values are bounded to |value| <= 10**15: integers up to there are exact in a
+# double, and PostgreSQL's float8 aggregates (avg keeps a sum of squares) cannot overflow
+# over such values for any realistic row count, so a device cannot break its own chart.
+VALUE_BOUND = 1e15
+# The earliest timestamp accepted. PostgreSQL stores years before 1 that Python cannot read
+# back (every page showing such a row would fail), and retention deletes old rows anyway.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+# PostgreSQL text and jsonb cannot hold NUL; attributes nest at most this deep.
+NUL = "\x00"
+MAX_NESTING = 32
 
 
 class PayloadError(Exception):
@@ -90,23 +103,55 @@ def _time(value: Any, errors: dict[str, str], clock: Clock) -> datetime | None:
     if parsed > clock.latest:
         errors["time"] = "The timestamp is too far in the future."
         return None
+    if parsed < EARLIEST:
+        errors["time"] = "The timestamp is before 1970-01-01T00:00:00Z."
+        return None
     return parsed
 
 
 def _name(item: dict[str, Any], field: str, errors: dict[str, str]) -> str:
     value = item.get(field)
-    if not isinstance(value, str) or not NAME.match(value):
+    if not isinstance(value, str) or not NAME.fullmatch(value):
         errors[field] = "1 to 64 letters, digits or . _ : -"
         return ""
     return value
 
 
+def plain_text(value: Any, limit: int) -> bool:
+    """A string of at most ``limit`` characters that PostgreSQL can store (no NUL)."""
+    return isinstance(value, str) and len(value) <= limit and NUL not in value
+
+
 def _text(item: dict[str, Any], field: str, errors: dict[str, str], limit: int = 1000) -> str:
     value = item.get(field, "")
-    if not isinstance(value, str) or len(value) > limit:
-        errors[field] = f"Text of at most {limit} characters."
+    if not plain_text(value, limit):
+        errors[field] = f"Text of at most {limit} characters, without NUL."
         return ""
     return value
+
+
+def _storable_json(value: dict[str, Any]) -> bool:
+    """No NUL in any key or string (jsonb refuses it), nested at most ``MAX_NESTING`` deep.
+
+    Level by level rather than recursive: nesting deeper than Python's recursion limit must
+    be refused, not crash.
+    """
+    level: list[Any] = [value]
+    for _ in range(MAX_NESTING):
+        nested = []
+        for node in level:
+            if isinstance(node, dict) and any(NUL in key for key in node):
+                return False
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, str):
+                    if NUL in child:
+                        return False
+                elif isinstance(child, dict | list):
+                    nested.append(child)
+        if not nested:
+            return True
+        level = nested
+    return False
 
 
 def _unknown(item: dict[str, Any], allowed: frozenset[str], errors: dict[str, str]) -> None:
@@ -122,22 +167,16 @@ ALARM_FIELDS = frozenset({"time", "type", "severity", "text"})
 SEVERITIES = frozenset({"CRITICAL", "MAJOR", "MINOR", "WARNING"})
 
 
-def _finite(value: float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer beyond any float, e.g. 10**400
-        return False
-
-
 def measurement(item: dict[str, Any], clock: Clock, errors: dict[str, str]) -> tuple[Any, ...]:
     """``(time, type, series, value, unit)``."""
     _unknown(item, MEASUREMENT_FIELDS, errors)
     value = item.get("value")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-        errors["value"] = "A finite number."
+    # The comparison is exact for integers of any size and false for NaN.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -VALUE_BOUND <= value <= VALUE_BOUND:
+        errors["value"] = "A number between -1e15 and 1e15 (10^15)."
     unit = item.get("unit", "")
-    if not isinstance(unit, str) or not UNIT.match(unit):
-        errors["unit"] = "At most 16 characters."
+    if not isinstance(unit, str) or not UNIT.fullmatch(unit):
+        errors["unit"] = "At most 16 characters, without control characters or backslash."
     return (
         _time(item.get("time"), errors, clock),
         _name(item, "type", errors),
@@ -151,8 +190,8 @@ def event(item: dict[str, Any], clock: Clock, errors: dict[str, str]) -> tuple[A
     """``(time, type, text, attributes)``."""
     _unknown(item, EVENT_FIELDS, errors)
     attributes = item.get("attributes", {})
-    if not isinstance(attributes, dict) or len(json.dumps(attributes)) > 4096:
-        errors["attributes"] = "An object of at most 4 KiB."
+    if not isinstance(attributes, dict) or not _storable_json(attributes) or len(json.dumps(attributes)) > 4096:
+        errors["attributes"] = f"An object of at most 4 KiB, nested at most {MAX_NESTING} deep, without NUL."
     return (
         _time(item.get("time"), errors, clock),
         _name(item, "type", errors),

@@ -1,13 +1,20 @@
 """The device page's chart: measurements downsampled in SQL, and the SVG geometry built from them."""
 
+import math
+import re
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from statistics import mean
 from typing import Any
 
 import pytest
 import time_machine
 
-from devices.admin_chart import build_charts, nice_ticks
+from devices.admin_chart import MAX_TICKS, Chart, build_charts, nice_ticks
 from devices.models import Measurement
 from devices.selectors import Bucket, Series, bucket_stride, measurement_series, series_names
 from tenants.models import Role
@@ -146,3 +153,144 @@ def test_time_axis_labels(length, first_labels):
     labels = [tick.label for tick in chart.x_ticks]
     assert labels[:3] == first_labels
     assert all(chart.left <= tick.pos <= chart.right for tick in chart.x_ticks)
+
+
+# --- values no device can send any more, but older rows may hold ---------------------------
+
+BIGGEST = sys.float_info.max
+ADVERSARIAL_RANGES = [
+    (1e18, 1e18),  # flat and huge: ±1 does not move it
+    (1.7e308, 1.7e308),
+    (-BIGGEST, -BIGGEST),
+    (1e18, 1e18 + 256),  # two doubles apart
+    (1e16, 1e16 + 2),  # a step of 0.5 below the spacing of doubles: `value += step` never advanced
+    (-1.7e308, 1.7e308),  # the span overflows
+    (-BIGGEST, BIGGEST),
+    (0.0, 1.7e308),
+    (1e-12, 2e-12),  # rounding to 10 decimals merged every tick
+    (1.5e-9, 1.6e-9),
+    (5e-324, 1e-323),  # the smallest doubles
+    (0.0, 5e-324),
+    (-50.0, -10.0),
+    (-1e18 - 256, -1e18),
+    (-7.25, -7.25),
+    (3.0, -2.0),  # reversed
+    (math.inf, -math.inf),
+    (math.nan, 1.0),
+]
+
+
+@contextmanager
+def terminates_within(seconds: float) -> Iterator[None]:
+    """Turn an endless loop into a test failure instead of a hung test run."""
+
+    def give_up(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize(("low", "high"), ADVERSARIAL_RANGES)
+def test_nice_ticks_are_total(low, high):
+    with terminates_within(5):
+        ticks = nice_ticks(low, high)
+    doubles = [float(tick) for tick in ticks]
+    assert 2 <= len(doubles) <= MAX_TICKS
+    assert all(math.isfinite(tick) for tick in doubles)
+    assert all(a < b for a, b in pairwise(doubles)), doubles
+    finite = [min(max(v, -BIGGEST), BIGGEST) for v in (low, high) if not math.isnan(v)]
+    assert doubles[0] <= min(finite) and doubles[-1] >= max(finite)
+
+
+def test_nice_ticks_of_huge_and_tiny_values_stay_round():
+    assert nice_ticks(1e-12, 2e-12) == [1e-12, 1.5e-12, 2e-12]
+    assert nice_ticks(-1.7e308, 1.7e308) == [-BIGGEST, -1e308, 0, 1e308, BIGGEST]  # the ends within the doubles
+    flat = nice_ticks(1e18, 1e18)
+    assert flat[0] < 1e18 < flat[-1] and flat[-1] - flat[0] < 1e7
+
+
+def coordinates(chart: Chart) -> list[tuple[float, float]]:
+    """Every point the chart's SVG draws."""
+    drawn = [
+        (float(x), float(y))
+        for line in chart.lines
+        for x, y in (pair.split(",") for pair in f"{line.points} {line.band}".split())
+    ]
+    drawn += [line.dot for line in chart.lines if line.dot]
+    drawn += [(chart.left, tick.pos) for tick in chart.y_ticks] + [(tick.pos, chart.top) for tick in chart.x_ticks]
+    return drawn
+
+
+def bucket(start: datetime, low: float, high: float) -> Bucket:
+    """A bucket as the selector returns it: the average clamped to ±10^15, the extremes exact."""
+    middle = low / 2 + high / 2 if math.isfinite(low / 2 + high / 2) else low
+    return Bucket(start, min(max(middle, -1e15), 1e15), low, high, 3)
+
+
+@pytest.mark.parametrize(
+    "extremes",
+    [
+        [(1.7e308, 1.7e308), (-1.7e308, -1.7e308), (2.0, 3.0)],
+        [(1e18, 1e18)] * 3,
+        [(1e18, 1e18 + 256)],
+        [(BIGGEST, BIGGEST)],
+        [(-BIGGEST, BIGGEST)],
+        [(1e-12, 2e-12), (1.5e-12, 1.5e-12)],
+        [(-50.0, -10.0), (-30.0, -20.0)],
+        [(5e-324, 5e-324)],
+        [(math.inf, math.inf), (-math.inf, 0.0), (math.nan, math.nan)],
+    ],
+)
+def test_chart_geometry_is_finite_and_inside_the_plot_for_any_stored_value(extremes):
+    until = START + timedelta(hours=24)
+    points = [bucket(START + timedelta(hours=i), low, high) for i, (low, high) in enumerate(extremes)]
+    with terminates_within(5):
+        (chart,) = build_charts([Series("t", "s", "", points)], START, until)
+    drawn = coordinates(chart)
+    assert all(math.isfinite(x) and math.isfinite(y) for x, y in drawn)
+    assert all(chart.left <= x <= chart.right and chart.top <= y <= chart.bottom for x, y in drawn)
+    assert all(a.pos > b.pos for a, b in pairwise(chart.y_ticks))  # higher values higher up, none merged
+
+
+def test_an_empty_time_range_does_not_divide_by_zero():
+    series = [Series("t", "s", "", [Bucket(START, 1.0, 0.0, 2.0, 2)])]
+    (chart,) = build_charts(series, START, START)
+    assert all(math.isfinite(x) and math.isfinite(y) for x, y in coordinates(chart))
+
+
+def test_averages_of_out_of_range_rows_are_clamped_and_the_extremes_kept(acme, acme_admin):
+    device = placed_device(acme)
+    # Older rows, stored before values were bounded (straight into the telemetry table).
+    add_measurements(device, [(START, 1.7e308), (START + timedelta(minutes=1), 1.0)])
+    add_measurements(device, [(START + timedelta(minutes=m), (-1) ** m * 1e160) for m in range(4)], series="U")
+    add_measurements(device, [(START + timedelta(minutes=m), -1.7e308) for m in range(3)], series="V")
+    since, until = START, START + timedelta(hours=1)
+    t, u, v = measurement_series(acme_admin, device, since=since, until=until, buckets=1)
+    assert [(p.avg, p.min, p.max, p.count) for p in t.points] == [((1e15 + 1) / 2, 1.0, 1.7e308, 2)]
+    assert [(p.avg, p.min, p.max, p.count) for p in u.points] == [(0.0, -1e160, 1e160, 4)]
+    assert [(p.avg, p.min, p.max, p.count) for p in v.points] == [(-1e15, -1.7e308, -1.7e308, 3)]
+
+
+def test_device_page_with_out_of_range_rows_renders_its_chart(acme, acme_admin):
+    device = placed_device(acme)
+    now = START + timedelta(days=2)
+    legacy = [1.7e308, -1.7e308, 1e160, -1e160, 21.5]  # in one bucket: PostgreSQL's plain avg overflows
+    add_measurements(device, [(now - timedelta(seconds=10 * (i + 1)), v) for i, v in enumerate(legacy)])
+    add_measurements(device, [(now - timedelta(minutes=m), 1e18) for m in range(1, 4)], series="flat")
+    with time_machine.travel(now, tick=False):
+        response = cockpit_client(acme_admin).get(object_url(device))
+    assert response.status_code == 200
+    (chart,) = response.context["charts"]
+    assert {(line.name, line.low, line.high, line.values) for line in chart.lines} == {
+        ("T", -1.7e308, 1.7e308, 5),
+        ("flat", 1e18, 1e18, 3),
+    }
+    assert all(math.isfinite(x) and math.isfinite(y) for x, y in coordinates(chart))
+    svg = re.search(r"<svg.*?</svg>", response.content.decode(), re.DOTALL)
+    assert svg is not None and not re.search(r"\b(inf|nan)\b", svg.group(0), re.IGNORECASE)
