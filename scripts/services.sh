@@ -16,9 +16,10 @@ pg_bindir() {
   done | sort -V | tail -n 1
 }
 
-# ensure_system_packages [browser] [wrk]: install the Debian packages we need when they
-# are missing (PostgreSQL server, Redis; chromium for the browser tests, wrk for the
-# benchmarks). Only root can; others get a clear message.
+# ensure_system_packages [browser] [wrk] [nginx]: install the Debian packages we need when
+# they are missing (PostgreSQL server, Redis; chromium for the browser tests, wrk for the
+# benchmarks, nginx and openssl for the test of deploy/nginx.conf). Only root can; others
+# get a clear message.
 ensure_system_packages() {
   local want=() extra
   [ -n "$(pg_bindir)" ] || want+=(postgresql)
@@ -27,6 +28,11 @@ ensure_system_packages() {
     case "$extra" in
       browser) [ -x /usr/bin/chromium ] || want+=(chromium) ;;
       wrk) command -v wrk >/dev/null 2>&1 || want+=(wrk) ;;
+      # Debian installs nginx in /usr/sbin, which is not on every user's PATH.
+      nginx)
+        command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx)
+        command -v openssl >/dev/null 2>&1 || want+=(openssl)
+        ;;
       *) die "ensure_system_packages: unknown extra '$extra'" ;;
     esac
   done
@@ -37,6 +43,10 @@ ensure_system_packages() {
   log "Installing system packages: ${want[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+  # The package starts a system nginx on port 80 where systemd runs; the tests only need the binary.
+  if [[ " ${want[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 }
 
 # PostgreSQL refuses to run as root, so as root we run it as the `postgres` system user.

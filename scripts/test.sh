@@ -8,7 +8,7 @@ PG_PORT="${COT_TEST_PG_PORT:-55432}"
 REDIS_PORT="${COT_TEST_REDIS_PORT:-56379}"
 TMP="$ROOT/var/test"
 
-ensure_system_packages browser
+ensure_system_packages browser nginx
 
 cleanup() {
   [ -n "${STARTED_PG:-}" ] && stop_postgres "$TMP/pg"

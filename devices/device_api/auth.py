@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.db import connections, router
@@ -49,13 +52,38 @@ def authenticate_device(request: HttpRequest) -> Device:
 
 
 def _check_certificate(request: HttpRequest, device: Device) -> None:
-    # The TLS terminator forwards the client certificate's fingerprint; only believe it
-    # from a configured proxy, or anyone could claim any certificate.
-    presented = ""
+    # The TLS terminator verifies the client certificate and forwards it (deploy/nginx.conf), always
+    # overwriting whatever the client sent in that header; only a configured proxy is believed, or
+    # anyone could present any certificate. The pinned fingerprint is public, so the certificate
+    # itself is hashed here rather than trusting a fingerprint header.
+    presented = None
     if is_trusted_proxy(request.META.get("REMOTE_ADDR", "")):
-        presented = request.META.get(settings.DEVICE_CERT_FINGERPRINT_HEADER, "")
-    if presented.replace(":", "").lower() != device.certificate_fingerprint.replace(":", "").lower():
+        presented = certificate_sha256(request.META.get(settings.DEVICE_CERT_HEADER, ""))
+    if presented is None or presented != device.certificate_fingerprint.replace(":", "").strip().lower():
         raise DeviceAuthError("The client certificate does not match this device.")
+
+
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_PEM_END = "-----END CERTIFICATE-----"
+
+
+def certificate_sha256(header: str) -> str | None:
+    """The SHA-256 (lowercase hex) of the certificate in a proxy's client-certificate header, or None.
+
+    The value is one URL-encoded PEM certificate, as nginx's ``$ssl_client_escaped_cert``. Anything
+    else (empty, truncated, not base64, several certificates) is None, so it simply matches nothing.
+    """
+    # Plain unquote, not unquote_plus: a "+" is base64, never an encoded space.
+    lines = [line.strip() for line in unquote(header).strip().splitlines()]
+    if len(lines) < 3 or lines[0] != _PEM_BEGIN or lines[-1] != _PEM_END:
+        return None
+    try:
+        der = base64.b64decode("".join(lines[1:-1]), validate=True)
+    except ValueError:  # binascii.Error, or non-ASCII text
+        return None
+    if not der:
+        return None
+    return hashlib.sha256(der).hexdigest()
 
 
 # The columns the device API uses; anything else a view touches loads on access, as with
