@@ -34,6 +34,8 @@ class AuditContext:
     job: str | None = None
     source: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Refusals to record once the request's transactions are over (``audit.refusals``).
+    refusals: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

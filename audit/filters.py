@@ -3,9 +3,10 @@
 import django_filters
 
 from audit.models import AuditEntry
+from cot.api.filters import ScopedFilterSet
 
 
-class AuditEntryFilter(django_filters.FilterSet):
+class AuditEntryFilter(ScopedFilterSet):
     """``event``, ``actor`` (label contains), ``since``/``until`` and the object."""
 
     event = django_filters.CharFilter(field_name="event", lookup_expr="startswith")

@@ -9,9 +9,17 @@ from audit.request_meta import client_ip
 
 
 def audit_request(request: HttpRequest, get_response: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
-    """Answer ``request`` inside an audit context; the response names the request id."""
+    """Answer ``request`` inside an audit context; the response names the request id.
+
+    Refusals that happened inside an outer transaction of the request (and so were
+    rolled back with it) are recorded here, after it.
+    """
     with audit_context(request=request, source=client_ip(request)) as ctx:
-        response = get_response(request)
+        try:
+            response = get_response(request)
+        finally:
+            for refusal in ctx.refusals:
+                refusal.record()
     response["X-Request-ID"] = ctx.request_id
     return response
 

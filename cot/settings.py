@@ -22,7 +22,8 @@ DEVELOPMENT_SECRET_KEY = "cot-development-only-secret-key-not-for-production-use
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 # Keys for keyed hashes of API tokens and the audit chain. Separate from SECRET_KEY so
-# rotating session signing does not invalidate every token or the audit history.
+# rotating session signing does not invalidate every token or the audit history; the
+# defaults derived from it are for development only (production refuses them).
 TOKEN_HASH_KEY = env.str("COT_TOKEN_HASH_KEY", default=SECRET_KEY + ":tokens")
 AUDIT_CHAIN_KEY = env.str("COT_AUDIT_CHAIN_KEY", default=SECRET_KEY + ":audit")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
@@ -58,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Refuses oversize request bodies (413) before anything reads them, on every route.
+    "cot.body_limits.RequestBodyLimitMiddleware",
     # Answers /api/device/v1/ itself with the little a device request needs (see its docstring).
     "devices.device_api.middleware.DeviceAPIMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -141,10 +144,11 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # The hard upper bound; each tenant's policy sets a shorter idle timeout.
 SESSION_COOKIE_AGE = 12 * 3600
 
-# Login throttling (django-axes): per account and, separately, per source address.
+# Login throttling (django-axes): per account *and* source address together, so a
+# stranger elsewhere cannot lock a user out; RATE_LIMITS["login"] bounds every address.
 AXES_FAILURE_LIMIT = env.int("COT_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("COT_LOGIN_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_CLIENT_IP_CALLABLE = "audit.request_meta.client_ip"
 AXES_RESET_ON_SUCCESS = True
@@ -164,6 +168,10 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 AUDITLOG_LOGENTRY_MODEL = "audit.AuditEntry"
 AUDITLOG_INCLUDE_ALL_MODELS = False
 AUDITLOG_DISABLE_REMOTE_ADDR = True
+# Signed checkpoints of each audit chain's tip (audit.checkpoints). Keep the directory on
+# storage that the database host and database account cannot write.
+AUDIT_CHECKPOINT_DIR = Path(env.str("COT_AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints")))
+AUDIT_CHECKPOINT_SECONDS = env.float("COT_AUDIT_CHECKPOINT_SECONDS", default=300.0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -174,7 +182,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "cot.api.pagination.IdCursorPagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["cot.api.filters.ScopedFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["cot.api.throttling.ApiRateThrottle"],
     "EXCEPTION_HANDLER": "cot.api.errors.exception_handler",
@@ -202,6 +210,8 @@ RATE_LIMITS = {
         "second": env.str("COT_RATE_TENANT_API_SECOND", default="100/s"),
         "minute": env.str("COT_RATE_TENANT_API_MINUTE", default="3000/min"),
     },
+    # Password logins per source address, whichever accounts they name.
+    "login": {"minute": env.str("COT_RATE_LOGIN_MINUTE", default="30/min")},
     # Device registration, per source address: every call, and wrong registration tokens.
     "registration": {"minute": env.str("COT_RATE_REGISTRATION_MINUTE", default="30/min")},
     "registration_guess_address": {"window": env.str("COT_RATE_REGISTRATION_GUESS_ADDRESS", default="5/15min")},
@@ -210,15 +220,20 @@ RATE_LIMITS = {
 }
 # The scopes a tenant's own rate_limits may override (the others are the platform's).
 TENANT_RATE_SCOPES = ("device", "tenant_devices", "token", "tenant_api")
+# Every request body (cot.body_limits refuses bigger ones with 413 before reading them);
+# multipart uploads to the cockpit (CSV files) have their own, larger limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("COT_MAX_REQUEST_BYTES", default=1024 * 1024)
+COT_MAX_UPLOAD_BYTES = env.int("COT_MAX_UPLOAD_BYTES", default=16 * 1024 * 1024)
 API_TOKEN_PREFIX = "cot_pat_"  # noqa: S105 (public prefix for secret scanners)
 API_TOKEN_DEFAULT_DAYS = 90
 DEVICE_CREDENTIAL_PREFIX = "cot_dev_"
 DEVICE_REGISTRATION_TOKEN_PREFIX = "cot_reg_"  # noqa: S105 (public prefix for secret scanners)
 DEVICE_MAX_BATCH = env.int("COT_DEVICE_MAX_BATCH", default=5000)
 DEVICE_MAX_CLOCK_SKEW_SECONDS = env.int("COT_DEVICE_MAX_CLOCK_SKEW_SECONDS", default=300)
-# Header in which the TLS-terminating proxy passes the client certificate's SHA-256.
-DEVICE_CERT_FINGERPRINT_HEADER = "HTTP_X_CLIENT_CERT_SHA256"
+# Header in which the TLS-terminating proxy passes the client certificate it verified (URL-encoded
+# PEM, nginx's $ssl_client_escaped_cert; see deploy/nginx.conf). Read only from COT_TRUSTED_PROXIES;
+# the app hashes the certificate itself, so a bare fingerprint header is never believed.
+DEVICE_CERT_HEADER = "HTTP_X_CLIENT_CERT"
 # How stale last_seen may get before a request writes it again (saves a write per request).
 DEVICE_LAST_SEEN_RESOLUTION_SECONDS = 30
 
@@ -243,6 +258,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "clear-expired-sessions": {"task": "tenants.tasks.clear_expired_sessions", "schedule": 3600.0},
     "expire-support-grants": {"task": "tenants.tasks.expire_support_grants", "schedule": 30.0},
     "enforce-payload-retention": {"task": "devices.tasks.enforce_payload_retention", "schedule": 3600.0},
+    "write-audit-checkpoint": {"task": "audit.tasks.write_audit_checkpoint", "schedule": AUDIT_CHECKPOINT_SECONDS},
 }
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -291,4 +307,6 @@ if PRODUCTION:
         secret_key=SECRET_KEY,
         allowed_hosts=ALLOWED_HOSTS,
         development_secret_key=DEVELOPMENT_SECRET_KEY,
+        token_hash_key=TOKEN_HASH_KEY,
+        audit_chain_key=AUDIT_CHAIN_KEY,
     )

@@ -4,11 +4,12 @@ from typing import Any
 
 import django_filters
 
+from cot.api.filters import ScopedFilterSet
 from devices.models import Alarm, Device, Event, Measurement, Operation
 from devices.selectors import filter_online
 
 
-class DeviceFilter(django_filters.FilterSet):
+class DeviceFilter(ScopedFilterSet):
     """Group, type, status, firmware version, online, and a search over id and name."""
 
     online = django_filters.BooleanFilter(method="filter_online")
@@ -27,7 +28,7 @@ class DeviceFilter(django_filters.FilterSet):
         return queryset.filter(Q(external_id__icontains=value) | Q(name__icontains=value))
 
 
-class _PayloadFilter(django_filters.FilterSet):
+class _PayloadFilter(ScopedFilterSet):
     device = django_filters.NumberFilter(field_name="device_id")
     type = django_filters.CharFilter()
     since = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
@@ -52,7 +53,7 @@ class EventFilter(_PayloadFilter):
         fields = ["device", "type", "since", "until"]
 
 
-class AlarmFilter(django_filters.FilterSet):
+class AlarmFilter(ScopedFilterSet):
     """Device, type, severity, status and last-time range."""
 
     device = django_filters.NumberFilter(field_name="device_id")
@@ -64,7 +65,7 @@ class AlarmFilter(django_filters.FilterSet):
         fields = ["device", "type", "severity", "status", "since", "until"]
 
 
-class OperationFilter(django_filters.FilterSet):
+class OperationFilter(ScopedFilterSet):
     """Device and status."""
 
     class Meta:

@@ -67,8 +67,10 @@ class CockpitSite(AdminSite):
         response = super().password_change(request, extra_context)
         if request.method == "POST" and response.status_code == 302:
             import audit
+            from tenants import two_factor
 
             user: Any = request.user
+            two_factor.forget_pending_enrolments(user)
             audit.record("user.password", tenant=user.tenant_id, target=user, actor=user)
         return response
 

@@ -18,6 +18,10 @@ class TenantEmailBackend(ModelBackend):
         email = (username or kw.get("email") or "").strip()
         if not email or password is None:
             return None
+        if request is not None:
+            # This attempt reached the password check (was not refused by the lockout
+            # first): the audit trail chains it (audit.receivers).
+            request.cot_password_checked = True
         user = User.objects.select_related("tenant", "role").filter(email__iexact=email).first()
         if user is None:
             User().set_password(password)  # same work as a real check: no timing oracle for e-mails

@@ -17,14 +17,14 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import Group
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
-from tenants import access
+from tenants import access, two_factor
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, ApiToken, Role, SupportGrant, Tenant, User
 from tenants.tokens import new_secret, secret_digest, shown_prefix
 
@@ -243,7 +243,13 @@ def _check_role_fits(tenant: Tenant, role: Role) -> None:
         raise ValidationError({"role": f"Role '{role.name}' cannot be held in a {kind} tenant."})
 
 
-@transaction.atomic
+# One answer whether the address belongs to someone in the caller's tenant or in another:
+# e-mail addresses are unique across the platform (they are the login), and which other
+# tenants' users exist is none of the caller's business.
+EMAIL_IN_USE = "This e-mail address cannot be used for a new user. Choose another, or ask the person which one to use."
+
+
+@audit.atomic_keeping_refusals
 def do_create_user(
     *,
     email: str,
@@ -258,7 +264,13 @@ def do_create_user(
     _check_role_fits(tenant, role)
     email = User.objects.normalize_email(email).lower()
     if User.objects.filter(email__iexact=email).exists():
-        raise ValidationError({"email": "A user with this e-mail address already exists."})
+        raise audit.Refusal(
+            ValidationError({"email": EMAIL_IN_USE}),
+            "user.create_refused",
+            tenant=tenant,
+            data={"email": email, "reason": "address in use"},
+            actor=actor,
+        )
     user = User(email=email, full_name=full_name, tenant=tenant, role=role)
     if password is None:
         user.set_unusable_password()
@@ -268,8 +280,18 @@ def do_create_user(
         except ValidationError as exc:
             raise ValidationError({"password": exc.messages}) from None
         user.set_password(password)
-    user.full_clean(exclude=["password"])
-    user.save()
+    user.full_clean(exclude=["password"], validate_unique=False)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same address, created concurrently
+        raise audit.Refusal(
+            ValidationError({"email": EMAIL_IN_USE}),
+            "user.create_refused",
+            tenant=tenant,
+            data={"email": email, "reason": "address in use"},
+            actor=actor,
+        ) from None
     user.groups.set([role.group])
     audit.record("user.create", tenant=tenant, target=user, data={"role": role.name}, actor=actor)
     return user
@@ -329,6 +351,7 @@ def do_set_password(user: User, password: str, *, actor: User | None) -> None:
         raise ValidationError({"password": exc.messages}) from None
     user.set_password(password)
     user.save(update_fields=["password"])
+    two_factor.forget_pending_enrolments(user)
     audit.record("user.password", tenant=user.tenant_id, target=user, actor=actor)
 
 
@@ -392,9 +415,10 @@ def do_revoke_api_token(token: ApiToken, *, actor: User | None) -> ApiToken:
     """Revoke a token at once; its next request gets 401."""
     if actor is not None:
         token = access_by_id(actor, ApiToken, token.pk, Action.DELETE)
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        ApiToken.objects.filter(pk=token.pk).update(revoked_at=token.revoked_at)
+    now = timezone.now()
+    # Guarded in the UPDATE: of two concurrent revocations, one records it.
+    if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+        token.revoked_at = now
         audit.record("token.revoke", tenant=token.user.tenant_id, target=token, actor=actor)
     return token
 
@@ -468,9 +492,9 @@ def _end_support_sessions(grant: SupportGrant) -> int:
 def do_revoke_support_grant(grant: SupportGrant, *, actor: User) -> SupportGrant:
     """Revoke at once; the engineer's next request is refused."""
     grant = access_by_id(actor, SupportGrant, grant.pk, Action.CHANGE)
-    if grant.revoked_at is None:
-        grant.revoked_at, grant.revoked_by = timezone.now(), actor
-        SupportGrant.objects.filter(pk=grant.pk).update(revoked_at=grant.revoked_at, revoked_by=actor)
+    now = timezone.now()
+    if SupportGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_by=actor):
+        grant.revoked_at, grant.revoked_by = now, actor
         ended = _end_support_sessions(grant)
         audit.record(
             "support_grant.revoke", tenant=grant.tenant_id, target=grant, data={"sessions_ended": ended}, actor=actor
@@ -482,11 +506,12 @@ class SupportLinkRefused(Exception):
     """The link cannot be used by this engineer (unknown, used by another, expired, revoked)."""
 
 
-@transaction.atomic
+@audit.atomic_keeping_refusals
 def do_open_support_grant(secret: str, *, engineer: User, session_key: str) -> SupportGrant:
     """Bind the grant to the engineer on first use and register the session opened through it.
 
-    Every refusal looks the same to the caller, so a link cannot be probed.
+    Every refusal looks the same to the caller, so a link cannot be probed; a refusal of
+    a real grant's link (another engineer's, expired, revoked) stays in the customer's trail.
     """
     grant = (
         SupportGrant.objects.select_for_update()
@@ -507,15 +532,17 @@ def do_open_support_grant(secret: str, *, engineer: User, session_key: str) -> S
         or (grant.engineer_email and grant.engineer_email != engineer.email.lower())
     )
     if refused:
-        if grant is not None:
-            audit.record(
-                "support_grant.refused",
-                tenant=grant.tenant_id,
-                target=grant,
-                data={"engineer": engineer.email},
-                actor=engineer,
-            )
-        raise SupportLinkRefused("This support link is not valid for you.")
+        error = SupportLinkRefused("This support link is not valid for you.")
+        if grant is None:
+            raise error
+        raise audit.Refusal(
+            error,
+            "support_grant.refused",
+            tenant=grant.tenant_id,
+            target=grant,
+            data={"engineer": engineer.email},
+            actor=engineer,
+        )
     assert grant is not None
     if grant.engineer_id is None:
         grant.engineer, grant.bound_at = engineer, now

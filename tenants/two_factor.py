@@ -6,6 +6,11 @@ confirms the device, replaces the backup codes and audits, in one transaction.
 Tokens are always checked against one named device inside a transaction that locks its
 row, so django-otp's throttling (exponential back-off after wrong codes) and its refusal
 to accept a TOTP time step twice hold even for concurrent requests.
+
+A pending enrolment's secret belongs to the login attempt (session) that created it:
+another client that knows the password gets a secret of its own, never a copy of the one
+the real user is about to confirm. Confirming one removes the others; a password change
+removes them all.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from __future__ import annotations
 import re
 from base64 import b32encode
 from dataclasses import dataclass
+from datetime import timedelta
 
 import qrcode
 import qrcode.image.svg
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -29,6 +36,8 @@ AUTHENTICATOR_NAME = "authenticator"
 BACKUP_DEVICE_NAME = "backup"
 BACKUP_CODE_COUNT = 10
 _TOTP_TOKEN = re.compile(r"\d{6,8}")
+# Unconfirmed authenticators older than this are abandoned logins (a pending login lasts 5 minutes).
+ABANDONED_ENROLMENT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -49,12 +58,24 @@ def confirmed_authenticator_exists() -> Exists:
     return Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
 
 
-def enrolment_device(user: User) -> TOTPDevice:
-    """The user's unconfirmed authenticator, created on first need and reused until confirmed."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+def enrolment_device(user: User, device_id: int | None = None) -> TOTPDevice:
+    """This login attempt's unconfirmed authenticator: the one ``device_id`` names, or a new one.
+
+    The caller keeps ``device_id`` in the login attempt's session, so a secret is only
+    ever shown to the session that created it.
+    """
+    device = TOTPDevice.objects.filter(pk=device_id, user=user, confirmed=False).first() if device_id else None
     if device is None:
+        TOTPDevice.objects.filter(
+            user=user, confirmed=False, created_at__lt=timezone.now() - ABANDONED_ENROLMENT
+        ).delete()
         device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
     return device
+
+
+def forget_pending_enrolments(user: User) -> None:
+    """Remove every unconfirmed authenticator (their secrets were shown to whoever knew the old password)."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
 
 
 def manual_key(device: TOTPDevice) -> str:
@@ -116,6 +137,8 @@ def confirm_enrolment(user: User, device: TOTPDevice, token: str) -> tuple[Verif
             return Verification(None), []
         locked.confirmed = True
         locked.save(update_fields=["confirmed"])
+        # Secrets shown to other login attempts must never become a second authenticator.
+        TOTPDevice.objects.filter(user=user, confirmed=False).exclude(pk=locked.pk).delete()
         codes = _new_backup_codes(user)
         audit.record(
             "2fa.enrol",

@@ -12,7 +12,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -40,10 +40,8 @@ def _error(status: int, detail: Any, **headers: str) -> JsonResponse:
 
 
 def _body(request: HttpRequest) -> Any:
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise PayloadError({"detail": f"The body exceeds {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."}, 413) from None
+    # cot.body_limits has already refused bodies over the limit (413), before reading them.
+    raw = request.body
     if not raw:
         return {}
     if request.content_type != "application/json":
@@ -113,6 +111,8 @@ def register(request: HttpRequest) -> JsonResponse:
         return _error(400, "Send 'tenant', 'external_id' and 'registration_token'.")
     if payload.keys() - fields:
         return _error(400, dict.fromkeys(payload.keys() - fields, "Unknown field."))
+    if validation.NUL in payload["tenant"] or validation.NUL in payload["external_id"]:  # PostgreSQL would refuse them
+        return _error(400, "'tenant' and 'external_id' cannot contain NUL characters.")
     token = payload.get("registration_token")
     try:
         answer = device_register(
@@ -192,8 +192,8 @@ def heartbeat(request: HttpRequest, device: Device, payload: Any) -> JsonRespons
         raise PayloadError({"detail": 'Send {} or {"firmware_version": "…"}.'})
     version = payload.get("firmware_version")
     if version is not None:
-        if not isinstance(version, str) or len(version) > 64:
-            raise PayloadError({"firmware_version": "Text of at most 64 characters."})
+        if not isinstance(version, str) or not validation.LABEL.fullmatch(version):
+            raise PayloadError({"firmware_version": "Text of at most 64 characters, without control characters."})
         store.touch_device(device, timezone.now(), 0, firmware_version=version)
     return JsonResponse({"status": "ok"})
 
@@ -220,8 +220,8 @@ def operation_status(request: HttpRequest, device: Device, payload: Any, operati
     status, message = payload.get("status"), payload.get("message", "")
     if status not in OPERATION_TRANSITIONS:
         raise PayloadError({"status": "One of EXECUTING, SUCCESSFUL, FAILED."})
-    if not isinstance(message, str) or len(message) > 1000:
-        raise PayloadError({"message": "Text of at most 1000 characters."})
+    if not validation.plain_text(message, 1000):
+        raise PayloadError({"message": "Text of at most 1000 characters, without NUL."})
     with transaction.atomic():
         operation = Operation.objects.select_for_update().filter(pk=operation_id, device=device).first()
         if operation is None:

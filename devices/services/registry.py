@@ -12,6 +12,7 @@ from django.utils import timezone
 
 import audit
 from cot.db_routers import TELEMETRY_ALIAS
+from cot.exceptions import Conflict
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
 from tenants.access import caller_for, require_caller, require_secret_keeper
 from tenants.models import Action, Tenant, User
@@ -173,9 +174,9 @@ def do_unblock_device(device: Device, *, actor: User) -> Device:
     """Let a blocked device talk again: its credential works again, so administrators only."""
     device = access_by_id(actor, Device, device.pk, Action.CHANGE)
     require_secret_keeper(actor, "unblock devices")
-    if device.status != Device.Status.BLOCKED:
-        raise ValidationError({"status": "Only blocked devices can be unblocked."})
-    Device.objects.filter(pk=device.pk).update(status=Device.Status.ACTIVE)
+    # The state check is in the UPDATE itself, so a decommissioning at the same moment wins.
+    if not Device.objects.filter(pk=device.pk, status=Device.Status.BLOCKED).update(status=Device.Status.ACTIVE):
+        raise Conflict({"status": "Only blocked devices can be unblocked."})
     device.status = Device.Status.ACTIVE
     audit.record("device.unblock", tenant=device.tenant_id, target=device, actor=actor)
     return device
@@ -196,7 +197,7 @@ def do_decommission_devices(device_ids: list[int], *, purge: bool = False, actor
     rows = list(targets.exclude(status=Device.Status.DECOMMISSIONED).values_list("pk", "tenant_id"))
     ids = [pk for pk, _ in rows]
     now = timezone.now()
-    Device.objects.filter(pk__in=ids).update(
+    Device.objects.filter(pk__in=ids).exclude(status=Device.Status.DECOMMISSIONED).update(
         status=Device.Status.DECOMMISSIONED, credential_digest=None, decommissioned_at=now
     )
     Operation.objects.filter(device__in=ids, status=Operation.Status.PENDING).update(
@@ -236,9 +237,11 @@ def do_create_operation(device: Device, *, kind: str, parameters: dict[str, Any]
 def do_cancel_operation(operation: Operation, *, actor: User) -> Operation:
     """Cancel an operation the device has not started."""
     operation = access_by_id(actor, Operation, operation.pk, Action.CHANGE)
-    if operation.status != Operation.Status.PENDING:
-        raise ValidationError({"status": "Only pending operations can be cancelled."})
-    Operation.objects.filter(pk=operation.pk).update(status=Operation.Status.CANCELLED)
+    # Guarded in the UPDATE: a device reporting the operation started or done at the same
+    # moment keeps its report, and the cancellation is refused.
+    pending = Operation.objects.filter(pk=operation.pk, status=Operation.Status.PENDING)
+    if not pending.update(status=Operation.Status.CANCELLED):
+        raise Conflict({"status": "Only pending operations can be cancelled."})
     operation.status = Operation.Status.CANCELLED
     audit.record("operation.cancel", tenant=operation.tenant_id, target=operation, actor=actor)
     return operation
@@ -272,8 +275,14 @@ def do_set_alarms_status(alarm_ids: list[int], status: str, *, actor: User) -> l
             raise Http404("No alarm matches the given query.")
         for alarm in alarms:
             if alarm.status not in ALARM_TRANSITIONS[status]:
-                raise ValidationError({"status": f"A {alarm.status} alarm cannot become {status}."})
-        Alarm.objects.filter(pk__in=[alarm.pk for alarm in alarms]).update(status=status, updated_at=timezone.now())
+                raise Conflict({"status": f"A {alarm.status} alarm cannot become {status}."})
+        # The allowed previous states are part of the UPDATE: an alarm cleared meanwhile (and
+        # perhaps raised again as a new open alarm) is not reopened behind the device's back.
+        changed = Alarm.objects.filter(
+            pk__in=[alarm.pk for alarm in alarms], status__in=ALARM_TRANSITIONS[status]
+        ).update(status=status, updated_at=timezone.now())
+        if changed != len(alarms):
+            raise Conflict({"status": "Some alarms changed meanwhile; nothing was changed. Reload and try again."})
     for alarm in alarms:
         alarm.status = status
         audit.record(

@@ -1,6 +1,6 @@
 """API representations of users, roles, tokens and the caller."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -38,6 +38,8 @@ class UserSerializer(StrictModelSerializer):
         model = User
         fields = ["id", "email", "full_name", "role", "is_active", "date_joined", "two_factor_enabled", "password"]
         read_only_fields = ["date_joined"]
+        # The service decides about taken addresses (one answer whichever tenant holds one, audited).
+        extra_kwargs: ClassVar[dict[str, Any]] = {"email": {"validators": []}}
 
     def get_two_factor_enabled(self, user: User) -> bool:
         # Lists annotate it in one query; single objects fresh from a service ask directly.

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import django_otp
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.contrib.auth import REDIRECT_FIELD_NAME, login, logout
@@ -30,6 +31,8 @@ from django_otp.middleware import is_verified
 from django_otp.models import Device
 
 import audit
+from audit.request_meta import client_ip
+from cot import ratelimit
 from tenants import two_factor
 from tenants.forms import BAD_CODE_MESSAGE, THROTTLED_MESSAGE, OTPCodeForm, PasswordLoginForm
 from tenants.models import User
@@ -165,6 +168,15 @@ def password_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
     next_url = _safe_next(request, site)
     if request.method == "GET" and site.has_permission(request):
         return redirect(next_url)
+    if request.method == "POST":
+        # Every address is bounded, whichever accounts it tries (the lockout counts per
+        # account and address together); refused before any password is checked.
+        source = client_ip(request) or "unknown"
+        refusal = ratelimit.check(ratelimit.limits_for("login", source, settings.RATE_LIMITS["login"]))
+        if refusal is not None:
+            response = lockout_response(request)
+            response["Retry-After"] = str(refusal.retry_after)
+            return response
     form = PasswordLoginForm(request, data=request.POST if request.method == "POST" else None)
     if form.is_valid():
         user = form.get_user()
@@ -208,7 +220,10 @@ def enrol_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
     if two_factor.has_confirmed_authenticator(user):
         # Someone who knows only the password must never replace an enrolled authenticator.
         return redirect(reverse("admin:login_verify", current_app=site.name))
-    device = two_factor.enrolment_device(user)
+    pending = request.session[PENDING_KEY]
+    device = two_factor.enrolment_device(user, pending.get("enrol_device"))
+    if pending.get("enrol_device") != device.pk:
+        request.session[PENDING_KEY] = {**pending, "enrol_device": device.pk}
     form = OTPCodeForm(data=request.POST if request.method == "POST" else None)
     if form.is_valid():
         result, codes = two_factor.confirm_enrolment(user, device, form.cleaned_data["otp_token"])

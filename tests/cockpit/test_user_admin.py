@@ -61,6 +61,17 @@ def test_password_hashes_cannot_be_bisected_through_the_changelist(client, acme_
     assert client.get(url, {"is_active__exact": "1", "q": "admin"}).status_code == 200
 
 
+def test_a_taken_email_is_refused_without_naming_its_tenant(client, acme, globex):
+    make_user(globex, Role.Kind.STANDARD, email="taken@globex.test")
+    payload = TestUserAdminIsolation().add_payload(acme)
+    response = client.post(admin_url(User, "add"), {**payload, "email": "taken@globex.test"})
+    assert response.status_code == 200
+    from tenants.services import EMAIL_IN_USE
+
+    assert response.context["adminform"].form.errors["email"] == [EMAIL_IN_USE]
+    assert AuditEntry.objects.filter(event="user.create_refused", tenant=acme).count() == 1
+
+
 def test_list_shows_users_with_two_factor_state(client, acme_admin):
     response = client.get(admin_url(User, "changelist"))
     content = response.content.decode()

@@ -1,8 +1,11 @@
 """The device API: registration, credentials bound to one device, all-or-nothing payloads."""
 
+import base64
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 import time_machine
@@ -11,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from devices.device_api.auth import certificate_sha256
 from devices.models import Alarm, Device, DeviceRegistration, Event, Measurement, Operation, OperationResult
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_operation, do_decommission_devices, do_rotate_device_credential
@@ -286,20 +290,69 @@ def test_device_rate_limit_names_the_limit(acme):
     assert int(response["Retry-After"]) >= 1
 
 
+def escaped_pem(der: bytes) -> str:
+    """A certificate as nginx's ``$ssl_client_escaped_cert`` passes it: URL-encoded PEM."""
+    body = base64.b64encode(der).decode()
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return quote("\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----", ""]), safe="")
+
+
+# Stand-ins for DER certificates: the app hashes the bytes, it does not parse them (nginx verified them).
+# 300 bytes so the base64 has "+" and "/" (escaped by nginx) and spans several PEM lines.
+DEVICE_CERT = bytes(range(256)) + bytes(44)
+OTHER_CERT = bytes(reversed(DEVICE_CERT))
+
+
 def test_certificate_pinning_is_checked_only_from_trusted_proxies(acme, settings):
     device, credential = make_device(acme)
-    Device.objects.filter(pk=device.pk).update(certificate_fingerprint="ab" * 32)
+    Device.objects.filter(pk=device.pk).update(certificate_fingerprint=hashlib.sha256(DEVICE_CERT).hexdigest().upper())
     client = device_client(credential)
 
-    def heartbeat(fingerprint: str) -> int:
-        return client.post(
-            "/api/device/v1/heartbeat", "{}", content_type="application/json", HTTP_X_CLIENT_CERT_SHA256=fingerprint
-        ).status_code
+    def heartbeat(**headers: Any) -> int:
+        return client.post("/api/device/v1/heartbeat", "{}", content_type="application/json", **headers).status_code
 
-    assert heartbeat("AB" * 32) == 401  # the header is not believed from an untrusted peer
+    matching = escaped_pem(DEVICE_CERT)
+    assert heartbeat(HTTP_X_CLIENT_CERT=matching) == 401  # the header is not believed from an untrusted peer
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
-    assert heartbeat("AB" * 32) == 200
-    assert heartbeat("cd" * 32) == 401
+    assert heartbeat(HTTP_X_CLIENT_CERT=matching) == 200
+    assert heartbeat(HTTP_X_CLIENT_CERT=escaped_pem(OTHER_CERT)) == 401
+    assert heartbeat() == 401
+    # A bare fingerprint (public knowledge) is no longer a certificate, whatever the header.
+    fingerprint = hashlib.sha256(DEVICE_CERT).hexdigest()
+    assert heartbeat(HTTP_X_CLIENT_CERT_SHA256=fingerprint) == 401
+    assert heartbeat(HTTP_X_CLIENT_CERT=fingerprint) == 401
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "garbage",
+        "%ZZ%",
+        escaped_pem(DEVICE_CERT).replace("%2B", "%21"),  # "!" is not base64
+        escaped_pem(DEVICE_CERT).replace("-----END%20CERTIFICATE-----", ""),  # truncated
+        escaped_pem(DEVICE_CERT).replace("AAAA", "AAA", 1),  # a character short: bad base64 length
+        escaped_pem(DEVICE_CERT) + escaped_pem(DEVICE_CERT),  # two certificates
+        "-----BEGIN%20CERTIFICATE-----%0A%0A-----END%20CERTIFICATE-----",  # empty
+        "-----BEGIN%20CERTIFICATE-----%0A%C3%A9%E2%82%AC%0A-----END%20CERTIFICATE-----",  # non-ASCII
+        "-----BEGIN CERTIFICATE-----\n\xe9\n-----END CERTIFICATE-----",  # latin-1, as WSGI decodes raw bytes
+    ],
+)
+def test_malformed_certificate_headers_are_a_401_not_a_500(acme, settings, value):
+    device, credential = make_device(acme)
+    Device.objects.filter(pk=device.pk).update(certificate_fingerprint=hashlib.sha256(DEVICE_CERT).hexdigest())
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    response = device_client(credential).post(
+        "/api/device/v1/heartbeat", "{}", content_type="application/json", HTTP_X_CLIENT_CERT=value
+    )
+    assert response.status_code == 401
+    assert certificate_sha256(value) is None
+
+
+def test_certificate_sha256_reads_nginx_escaped_pem():
+    assert certificate_sha256(escaped_pem(DEVICE_CERT)) == hashlib.sha256(DEVICE_CERT).hexdigest()
+    # Unescaped PEM with CRLF line ends is the same certificate.
+    pem = unquote(escaped_pem(DEVICE_CERT)).replace("\n", "\r\n")
+    assert certificate_sha256(pem) == hashlib.sha256(DEVICE_CERT).hexdigest()
 
 
 @pytest.mark.parametrize("number", ["1" + "0" * 400, "1e400", "-1e400"])

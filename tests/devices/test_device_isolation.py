@@ -172,8 +172,8 @@ def test_standard_user_with_change_operates_and_acknowledges(acme):
         client.post(f"/api/v1/alarms/{alarm.pk}/status/", {"status": "ACKNOWLEDGED"}, format="json").status_code == 200
     )
     assert (
-        client.post(f"/api/v1/alarms/{alarm.pk}/status/", {"status": "ACKNOWLEDGED"}, format="json").status_code == 400
-    )
+        client.post(f"/api/v1/alarms/{alarm.pk}/status/", {"status": "ACKNOWLEDGED"}, format="json").status_code == 409
+    )  # the alarm's state forbids it: a conflict, not bad input
     assert client.post(f"/api/v1/alarms/{alarm.pk}/status/", {"status": "CLEARED"}, format="json").status_code == 200
     # a cleared alarm type starts a new alarm next time
     _send(credential, "alarms", {"type": "hot", "severity": "MINOR"})
@@ -235,6 +235,6 @@ def test_block_and_unblock(acme, acme_admin):
     heartbeat = device_client(credential).post("/api/device/v1/heartbeat", "{}", content_type="application/json")
     assert heartbeat.status_code == 403
     assert client.post(f"/api/v1/devices/{device.pk}/unblock/").status_code == 200
-    assert client.post(f"/api/v1/devices/{device.pk}/unblock/").status_code == 400
+    assert client.post(f"/api/v1/devices/{device.pk}/unblock/").status_code == 409
     heartbeat = device_client(credential).post("/api/device/v1/heartbeat", "{}", content_type="application/json")
     assert heartbeat.status_code == 200

@@ -1,14 +1,15 @@
 """The access layer: tenant pinning, roles, object rights, and failing closed."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
-from devices.models import DeviceGroup
+from devices.models import Device, DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission
 from tenants.access import can_add, limit_to_read
 from tenants.models import Action, Role, Tenant, User
 from tenants.services import do_set_tenant_status
-from tests.factories import grant, make_group, make_user
+from tests.factories import grant, make_device, make_group, make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 
 
 def visible(user, model=DeviceGroup, action=Action.VIEW):
@@ -110,6 +111,17 @@ def test_half_applied_migration_fails_closed(acme, globex):
     user.refresh_from_db()
     DeviceGroup.objects.filter(pk=group.pk).update(tenant=globex)
     assert visible(user) == set()
+    # A device of this tenant left in another tenant's group, whose right rows name this
+    # user and their role (half-copied): the device stays out of reach, the group too.
+    foreign_group = make_group(globex)
+    device, _ = make_device(acme)
+    Device.objects.filter(pk=device.pk).update(group=foreign_group)
+    view = Permission.objects.get(content_type__app_label="devices", codename="view_devicegroup")
+    DeviceGroupUserPermission.objects.create(content_object=foreign_group, user=user, permission=view)
+    role = Role.objects.get(tenant=acme, kind=Role.Kind.STANDARD)
+    DeviceGroupRolePermission.objects.create(content_object=foreign_group, group=role.group, permission=view)
+    assert visible(user, model=Device) == set()
+    assert foreign_group.pk not in visible(user)
 
 
 def test_builtin_role_rights_come_from_code_not_the_database(acme):

@@ -291,3 +291,41 @@ def test_schema_and_docs_are_served_offline(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_a_taken_email_gets_one_answer_whichever_tenant_holds_it(acme, acme_admin, globex):
+    make_user(globex, Role.Kind.STANDARD, email="taken@globex.test")
+    make_user(acme, Role.Kind.STANDARD, email="colleague@acme.test")
+    client = _session(acme_admin)
+    role = Role.objects.get(tenant=acme, kind=Role.Kind.STANDARD).pk
+    foreign = client.post("/api/v1/users/", {"email": "taken@globex.test", "role": role}, format="json")
+    own = client.post("/api/v1/users/", {"email": "colleague@acme.test", "role": role}, format="json")
+    assert foreign.status_code == own.status_code == 400
+    assert foreign.json() == own.json()
+    assert "globex" not in foreign.content.decode()
+    # The attempts are recorded in the caller's trail, although the creation rolled back.
+    refused = AuditEntry.objects.filter(event="user.create_refused", tenant=acme).order_by("seq")
+    assert [entry.additional_data["email"] for entry in refused] == ["taken@globex.test", "colleague@acme.test"]
+    assert not AuditEntry.objects.filter(event="user.create_refused", tenant=globex).exists()
+
+
+def test_the_schema_is_generated_once_per_process(monkeypatch, db):
+    from drf_spectacular.generators import SchemaGenerator
+
+    from cot.api.schema import CachedSchemaView
+
+    monkeypatch.setattr(CachedSchemaView, "_schemas", {})
+    generated = []
+    original = SchemaGenerator.get_schema
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        generated.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counting)
+    first = api_client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    second = api_client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    yaml = api_client().get("/api/schema/")
+    assert first.status_code == second.status_code == yaml.status_code == 200
+    assert first.content == second.content and b"openapi:" in yaml.content
+    assert len(generated) == 1

@@ -176,6 +176,44 @@ def test_axes_locks_out_after_the_failure_limit(client: Client, acme_admin: User
     assert not is_logged_in(client)
 
 
+def _attempt(email: str, password: str, address: str) -> Any:
+    return Client().post(LOGIN, {"username": email, "password": password}, REMOTE_ADDR=address)
+
+
+def test_a_stranger_elsewhere_cannot_lock_a_user_out(acme_admin: User) -> None:
+    limit = settings.AXES_FAILURE_LIMIT
+    for n in range(limit):
+        _attempt(acme_admin.email, f"wrong-password-{n}", "198.51.100.66")
+    assert _attempt(acme_admin.email, PASSWORD, "198.51.100.66").status_code == 429  # that address is locked out
+    assert _attempt(acme_admin.email, PASSWORD, "203.0.113.10").status_code == 302  # the user, elsewhere, is not
+
+
+def test_attempts_refused_by_the_lockout_are_counted_not_chained(acme_admin: User, clock: Any) -> None:
+    limit = settings.AXES_FAILURE_LIMIT
+    for n in range(limit):
+        _attempt(acme_admin.email, f"wrong-password-{n}", "198.51.100.67")
+    for n in range(12):
+        assert _attempt(acme_admin.email, f"more-guesses-{n}", "198.51.100.67").status_code == 429
+    assert len(events("auth.login_failed", acme_admin)) == limit
+    [lockout] = events("auth.lockout", acme_admin)
+    assert lockout.tenant_id == acme_admin.tenant_id
+    # The user, elsewhere, logs in; the login's entry says how many attempts were refused meanwhile.
+    user_client = Client()
+    user_client.post(LOGIN, {"username": acme_admin.email, "password": PASSWORD}, REMOTE_ADDR="203.0.113.11")
+    user_client.get(ENROL)
+    device = TOTPDevice.objects.get(user=acme_admin)
+    user_client.post(ENROL, {"otp_token": totp_code(device)}, REMOTE_ADDR="203.0.113.11")
+    [login] = events("auth.login", acme_admin)
+    assert login.additional_data == {"refused_while_locked_out": 12}
+
+
+def test_every_address_is_bounded_whichever_accounts_it_tries(acme_admin: User, clock: Any) -> None:
+    answers = [_attempt(f"nobody-{n}@acme.test", "guess-guess-guess", "198.51.100.68").status_code for n in range(31)]
+    assert answers[:30] == [200] * 30
+    assert answers[30] == 429
+    assert len(events("auth.login_failed")) == 30
+
+
 def test_login_form_requires_a_csrf_token(acme_admin: User) -> None:
     client = Client(enforce_csrf_checks=True)
     assert password_step(client, acme_admin.email).status_code == 403
@@ -226,14 +264,40 @@ def test_enrolment_confirms_a_device_and_shows_ten_backup_codes_once(
     assert not any(code in text(client.get(INDEX)) for code in shown)
 
 
-def test_enrolment_reuses_the_unconfirmed_device(client: Client, acme_admin: User) -> None:
+def _shown_key(response: Any) -> bytes:
+    found = re.search(rb'id="totp-key">([^<]+)<', response.content)
+    assert found is not None
+    return found.group(1)
+
+
+def test_a_pending_enrolment_secret_belongs_to_its_login_attempt(client: Client, acme_admin: User, clock: Any) -> None:
     password_step(client, acme_admin.email)
-    first = client.get(ENROL).content
-    password_step(Client(), acme_admin.email)
-    second = client.get(ENROL).content
-    assert TOTPDevice.objects.filter(user=acme_admin).count() == 1
-    key = re.compile(rb'id="totp-key">([^<]+)<')
-    assert key.search(first).group(1) == key.search(second).group(1)  # type: ignore[union-attr]
+    mine = _shown_key(client.get(ENROL))
+    assert _shown_key(client.get(ENROL)) == mine  # a reload shows the same secret
+    # Someone who once knew the initial password starts a login of their own:
+    intruder = Client()
+    password_step(intruder, acme_admin.email)
+    assert _shown_key(intruder.get(ENROL)) != mine  # never a copy of the real user's secret
+    their_device = TOTPDevice.objects.get(pk=intruder.session[PENDING_KEY]["enrol_device"])
+    my_device = TOTPDevice.objects.get(pk=client.session[PENDING_KEY]["enrol_device"])
+    client.post(ENROL, {"otp_token": totp_code(my_device)})
+    # The real user confirmed: the other secret is gone and can never become an authenticator.
+    assert list(TOTPDevice.objects.filter(user=acme_admin)) == [my_device]
+    assert not TOTPDevice.objects.filter(pk=their_device.pk).exists()
+    clock.shift(30)
+    response = intruder.post(ENROL, {"otp_token": "123456"})
+    assert response.status_code == 302 and response["Location"] == VERIFY
+    assert not is_logged_in(intruder)
+
+
+def test_a_password_change_deletes_unconfirmed_authenticators(client: Client, acme_admin: User) -> None:
+    from tenants.services import do_set_password
+
+    password_step(client, acme_admin.email)
+    client.get(ENROL)
+    assert TOTPDevice.objects.filter(user=acme_admin, confirmed=False).exists()
+    do_set_password(acme_admin, "another-long-passphrase-43", actor=None)
+    assert not TOTPDevice.objects.filter(user=acme_admin).exists()
 
 
 def test_wrong_enrolment_code_is_refused(client: Client, acme_admin: User, clock: Any) -> None:

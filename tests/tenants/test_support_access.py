@@ -298,3 +298,16 @@ def test_link_secret_never_travels_in_a_url(acme_admin, engineer, grant_link):
     assert open_link(client, link).status_code == 302
     grant.refresh_from_db()
     assert grant.engineer_id == engineer.pk
+
+
+def test_refused_link_attempts_stay_in_the_customers_trail(acme, acme_admin, provider, engineer, grant_link):
+    grant, link = grant_link
+    assert open_link(verified_client(engineer), link).status_code == 302
+    stranger = make_user(provider, Role.Kind.SUPPORT, email="stranger@platform.test")
+    assert open_link(verified_client(stranger), link).status_code == 404  # bound to another engineer
+    do_revoke_support_grant(grant, actor=acme_admin)
+    assert open_link(verified_client(engineer), link).status_code == 404  # revoked
+    refused = AuditEntry.objects.filter(event="support_grant.refused", tenant=acme).order_by("seq")
+    assert [entry.additional_data["engineer"] for entry in refused] == [stranger.email, engineer.email]
+    grant.refresh_from_db()
+    assert grant.engineer_id == engineer.pk  # the refused attempt changed nothing else
