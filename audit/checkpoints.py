@@ -5,6 +5,11 @@ whose newest entries were removed is still a valid chain. A checkpoint records e
 chain's tip (position and entry hash) in a file in ``AUDIT_CHECKPOINT_DIR``, which lives
 apart from the database, so ``verify_audit`` can tell when a chain now ends before a tip
 it once had. Entries written after the newest checkpoint are not covered.
+
+A checkpoint is only ever written on top of the previous one: when a chain now ends
+before, or differs at, the tip the newest checkpoint recorded (or a checkpointed tenant
+is gone), ``write_checkpoint`` refuses, so waiting for the next run cannot launder a
+removal into a fresh, consistent checkpoint. ``verify_audit`` checks every kept file.
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ class Tip:
     @property
     def label(self) -> str:
         return "the platform chain" if self.tenant_id is None else f"tenant '{self.slug}'"
+
+
+class CheckpointRefused(Exception):
+    """The chains contradict the newest checkpoint; writing a new one would hide that."""
 
 
 @dataclass(frozen=True)
@@ -111,15 +120,56 @@ def _files(directory: Path) -> list[Path]:
     return sorted(path for path in directory.glob(f"{PREFIX}*{SUFFIX}") if path.is_file())
 
 
+def hashes_at(tips: list[Tip]) -> dict[tuple[int | None, int], str]:
+    """The entry hash stored now at each ``tip``'s chain and position, in one statement."""
+    tenant_tips = [tip for tip in tips if tip.tenant_id is not None]
+    platform_seq = next((tip.seq for tip in tips if tip.tenant_id is None), None)
+    table = AuditEntry._meta.db_table
+    sql = f"""
+        SELECT e.tenant_id, e.seq, e.entry_hash FROM {table} AS e
+        JOIN unnest(%s::bigint[], %s::bigint[]) AS wanted(tenant_id, seq)
+          ON e.tenant_id = wanted.tenant_id AND e.seq = wanted.seq
+        UNION ALL
+        SELECT tenant_id, seq, entry_hash FROM {table} WHERE tenant_id IS NULL AND seq = %s
+    """  # noqa: S608 - the table name comes from the model
+    params: list[Any] = [[tip.tenant_id for tip in tenant_tips], [tip.seq for tip in tenant_tips], platform_seq]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(tenant_id, seq): entry_hash for tenant_id, seq, entry_hash in cursor.fetchall()}
+
+
+def regressions(previous: Checkpoint, tips: list[Tip]) -> list[str]:
+    """How the chains as they are now (``tips``) contradict ``previous``; empty when they only grew."""
+    now = {tip.tenant_id: tip for tip in tips}
+    stored = hashes_at(list(previous.tips.values()))
+    problems = []
+    for old in previous.tips.values():
+        current = now.get(old.tenant_id)
+        if current is None:
+            problems.append(f"{old.label} is in checkpoint {previous.name} but its chain is gone")
+            continue
+        problem = tip_problem(
+            old, last_seq=current.seq, hash_at_tip_seq=stored.get((old.tenant_id, old.seq)), checkpoint=previous
+        )
+        if problem is not None:
+            problems.append(f"{old.label}: {problem}")
+    return problems
+
+
 def write_checkpoint() -> Checkpoint:
     """Write one signed checkpoint of every chain's tip atomically; drop all but the newest ``KEEP``.
 
-    Idempotent: running it twice writes two checkpoints of the same (or a later) state.
+    Refuses (``CheckpointRefused``) when the chains contradict the newest checkpoint: a
+    removal stays visible instead of becoming the new normal. Idempotent otherwise:
+    running it twice writes two checkpoints of the same (or a later) state.
     """
     directory = checkpoint_dir()
     directory.mkdir(parents=True, exist_ok=True)
     written_at = timezone.now()
     tips = chain_tips()
+    previous = next(iter(valid_checkpoints()[0]), None)
+    if previous is not None and (problems := regressions(previous, tips)):
+        raise CheckpointRefused("The audit trail contradicts its newest checkpoint: " + "; ".join(problems) + ".")
     payload = {
         "version": FORMAT_VERSION,
         "written_at": written_at.isoformat(),
@@ -172,15 +222,17 @@ def read_checkpoint(path: Path) -> Checkpoint | None:
     return Checkpoint(path=path, written_at=written_at, tips={tip.tenant_id: tip for tip in tips})
 
 
-def newest_checkpoint() -> tuple[Checkpoint | None, list[Path]]:
-    """The newest checkpoint whose signature verifies, and the newer files that did not verify."""
+def valid_checkpoints() -> tuple[list[Checkpoint], list[Path]]:
+    """Every kept checkpoint whose signature verifies, newest first, and the files that did not verify."""
+    valid: list[Checkpoint] = []
     altered: list[Path] = []
     for path in reversed(_files(checkpoint_dir())):
         checkpoint = read_checkpoint(path)
-        if checkpoint is not None:
-            return checkpoint, altered
-        altered.append(path)
-    return None, altered
+        if checkpoint is None:
+            altered.append(path)
+        else:
+            valid.append(checkpoint)
+    return valid, altered
 
 
 def tip_problem(tip: Tip, *, last_seq: int, hash_at_tip_seq: str | None, checkpoint: Checkpoint) -> str | None:

@@ -7,29 +7,44 @@ middleware, right after ``SecurityMiddleware``, refuses a body over the limit by
 passes it on decoded) is read here, at most one byte past the limit, and handed on with
 its now-known length, or refused the moment it grows past the limit.
 
-Limits: ``COT_MAX_REQUEST_BYTES`` for every body; multipart uploads to the cockpit get
-``COT_MAX_UPLOAD_BYTES`` (their files are streamed to disk by Django's upload handlers,
-never held whole in memory).
+Limits: ``COT_MAX_REQUEST_BYTES`` for every body; multipart uploads to views marked
+``accepts_uploads`` get ``COT_MAX_UPLOAD_BYTES`` (their files are streamed to disk by
+Django's upload handlers, never held whole in memory). Every other page, the login
+among them, keeps the small limit.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 
 CHUNK = 64 * 1024
+_UPLOADS_ATTR = "cot_accepts_uploads"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def accepts_uploads(view: F) -> F:
+    """Mark a view (or admin view method) as taking file uploads up to ``COT_MAX_UPLOAD_BYTES``."""
+    setattr(view, _UPLOADS_ATTR, True)
+    return view
 
 
 def body_limit(request: HttpRequest) -> int:
     """The largest body ``request`` may carry."""
-    if request.content_type == "multipart/form-data" and not request.path_info.startswith("/api/"):
-        return int(settings.COT_MAX_UPLOAD_BYTES)
+    if request.content_type == "multipart/form-data":
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            match = None
+        if match is not None and getattr(match.func, _UPLOADS_ATTR, False):
+            return int(settings.COT_MAX_UPLOAD_BYTES)
     return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 

@@ -22,7 +22,7 @@ PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute"
 
 # KEYS: bucket keys. ARGV: mode, now, then capacity and period per key. Modes:
 # "take" charges one token to every bucket if each has one; "peek" only looks; "charge"
-# charges every bucket whatever its level (never below zero).
+# charges every bucket whatever its level (never below zero); "refund" gives one back.
 # Returns 0 when allowed, else the 1-based index of the first exhausted bucket and the
 # seconds until it holds a token again ("charge": the first bucket this charge emptied).
 _SCRIPT = """
@@ -38,10 +38,13 @@ for i, key in ipairs(KEYS) do
   local tokens = tonumber(state[1]) or capacity
   local at = tonumber(state[2]) or now
   tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-  if mode ~= 'charge' and tokens < 1 then
+  if (mode == 'take' or mode == 'peek') and tokens < 1 then
     return {i, tostring((1 - tokens) / rate)}
   end
   local left = math.max(0, tokens - 1)
+  if mode == 'refund' then
+    left = math.min(capacity, tokens + 1)
+  end
   if emptied == nil and left < 1 then
     emptied = {i, tostring((1 - left) / rate)}
   end
@@ -142,6 +145,11 @@ def peek(limits: list[Limit]) -> Refusal | None:
 def charge(limits: list[Limit]) -> Refusal | None:
     """Charge one failure to every bucket; the first bucket this charge emptied, if any."""
     return _run("charge", limits)
+
+
+def refund(limits: list[Limit]) -> None:
+    """Give back the token ``check`` took (for a request that turned out not to count)."""
+    _run("refund", limits)
 
 
 def limits_for(scope: str, ident: Any, rates: dict[str, str]) -> list[Limit]:

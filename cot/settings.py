@@ -150,6 +150,7 @@ AXES_FAILURE_LIMIT = env.int("COT_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("COT_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "tenants.auth_backends.lockout_username"
 AXES_CLIENT_IP_CALLABLE = "audit.request_meta.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "tenants.views.auth.lockout_response"

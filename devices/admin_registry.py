@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 
+from cot.body_limits import accepts_uploads
 from cot.spreadsheet import csv_lines
 from devices.admin_actions import report_refusal
 from devices.models import Device, DeviceRegistration, DeviceType
@@ -192,6 +193,7 @@ class DeviceRegistrationAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admi
         upload = path("upload/", self.admin_site.admin_view(self.upload_view), name="devices_deviceregistration_upload")
         return [upload, *super().get_urls()]
 
+    @accepts_uploads
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         """Expect many devices from a CSV file: all lines or none, with an error per bad line."""
         if not self.has_add_permission(request):

@@ -14,9 +14,10 @@ Fail closed, always:
   caller all belong to the same tenant;
 - a support engineer is inside a customer tenant only while the grant their session
   carries is usable (bound to them, not expired, not revoked), checked on every call;
-- whatever mints or returns a secret (device credentials, registration secrets, API
-  tokens) is for the tenant's own administrators (``Caller.keeps_secrets``), never under
-  a support grant, and never for a caller who came with an API token;
+- whatever mints or returns a secret (device credentials, registration secrets) is for
+  the tenant's own administrators (``Caller.keeps_secrets``), never under a support
+  grant, never through a read-only credential; API tokens are minted from a verified
+  session only, never by another token;
 - secret fields (password hashes, digests of tokens and credentials) are never a filter,
   search or sort key anywhere (``touches_secret``).
 """

@@ -9,6 +9,7 @@ class TenantsConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        from cot import checks  # noqa: F401  (registers the platform's deployment checks)
         from tenants.api import schema  # noqa: F401  (registers the OpenAPI auth extensions)
         from tenants.models import Role, Tenant, User
         from tenants.services import POLICY_FIELDS

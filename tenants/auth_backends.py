@@ -5,6 +5,16 @@ from typing import Any
 from django.contrib.auth.backends import ModelBackend
 
 
+def lockout_username(request: Any, credentials: dict[str, Any] | None = None) -> str | None:
+    """The name django-axes counts failures under: the e-mail as the backend matches it.
+
+    The backend ignores case and surrounding spaces, so the lockout must too; otherwise
+    every spelling (``Admin@…``, ``ADMIN@…``) would be a lockout of its own.
+    """
+    raw = credentials.get("username") if credentials else getattr(request, "POST", {}).get("username")
+    return raw.strip().lower() if isinstance(raw, str) else None
+
+
 class TenantEmailBackend(ModelBackend):
     """``ModelBackend`` keyed on e-mail (case-insensitive).
 

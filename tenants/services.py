@@ -152,7 +152,8 @@ def do_update_tenant_policy(tenant: Tenant, changes: dict[str, Any], *, actor: U
     for key, value in changes.items():
         setattr(tenant, key, value)
     tenant.full_clean()
-    tenant.save()
+    # Only the changed columns: a full-row save would undo a concurrent suspension.
+    tenant.save(update_fields=list(changes))
     if diff:
         audit.record("tenant.policy", tenant=tenant, target=tenant, changes=diff, actor=actor)
     return tenant
@@ -203,7 +204,7 @@ def do_update_role(role: Role, changes: dict[str, Any], *, actor: User | None) -
     for key, value in changes.items():
         setattr(role, key, value)
     role.full_clean()
-    role.save()
+    role.save(update_fields=list(changes))
     if diff:
         audit.record("role.update", tenant=role.tenant_id, target=role, changes=diff, actor=actor)
     return role
@@ -259,18 +260,14 @@ def do_create_user(
     actor: User | None,
     tenant: Tenant | None = None,
 ) -> User:
-    """Create a user in the actor's tenant (or ``tenant`` when the platform acts)."""
+    """Create a user in the actor's tenant (or ``tenant`` when the platform acts).
+
+    Whether the address is taken is checked last, after everything else about the request
+    was found valid: a request that is wrong anyway never learns it.
+    """
     tenant = tenant_for_add(actor, User, tenant)
     _check_role_fits(tenant, role)
     email = User.objects.normalize_email(email).lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise audit.Refusal(
-            ValidationError({"email": EMAIL_IN_USE}),
-            "user.create_refused",
-            tenant=tenant,
-            data={"email": email, "reason": "address in use"},
-            actor=actor,
-        )
     user = User(email=email, full_name=full_name, tenant=tenant, role=role)
     if password is None:
         user.set_unusable_password()
@@ -281,17 +278,20 @@ def do_create_user(
             raise ValidationError({"password": exc.messages}) from None
         user.set_password(password)
     user.full_clean(exclude=["password"], validate_unique=False)
+    taken = audit.Refusal(
+        ValidationError({"email": EMAIL_IN_USE}),
+        "user.create_refused",
+        tenant=tenant,
+        data={"email": email, "reason": "address in use"},
+        actor=actor,
+    )
+    if User.objects.filter(email__iexact=email).exists():
+        raise taken
     try:
         with transaction.atomic():
             user.save()
     except IntegrityError:  # the same address, created concurrently
-        raise audit.Refusal(
-            ValidationError({"email": EMAIL_IN_USE}),
-            "user.create_refused",
-            tenant=tenant,
-            data={"email": email, "reason": "address in use"},
-            actor=actor,
-        ) from None
+        raise taken from None
     user.groups.set([role.group])
     audit.record("user.create", tenant=tenant, target=user, data={"role": role.name}, actor=actor)
     return user

@@ -68,7 +68,7 @@ def do_update_device_group(group: DeviceGroup, changes: dict[str, Any], *, actor
     for key, value in changes.items():
         setattr(group, key, value)
     group.full_clean()
-    group.save()
+    group.save(update_fields=list(changes))  # only what changed: never write back a stale column
     if group.parent_id != old_parent:
         audit.record(
             "group.move",

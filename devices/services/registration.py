@@ -4,11 +4,17 @@ Every registration has a secret, the registration token: supplied by the adminis
 or generated here and shown once. The device presents it with its external id; the
 tenant slug and the external id alone (printed on labels) prove nothing.
 
-Wrong guesses never block a registration for good (that would let anyone who reads a
-label lock the rightful device out). They are throttled instead, per source address
-and per tenant and external id, whether or not that id is expected, so the throttle
-itself reveals nothing; the administrators are alerted, and the right token works as
-soon as the guessing stops.
+Wrong guesses never block a registration (that would let anyone who reads a label lock
+the rightful device out). They are throttled instead:
+- per source address: a few wrong tokens per window, whichever ids they name; the call's
+  token is reserved from the address's budget before it is compared (and given back when
+  it was right), so concurrent calls cannot overdraw it;
+- per tenant and external id, expected or not (so the throttle reveals nothing): once an
+  id has drawn too many wrong tokens, an address that already sent one for it is refused
+  before comparing, while an address that never did still gets its token compared. A
+  guesser with many addresses gets one guess per address, and the rightful device, which
+  never sent a wrong token, still gets in.
+The administrators are alerted (audit entries, a cockpit notice).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -30,6 +37,7 @@ from django.utils import timezone
 import audit
 from cot import ratelimit
 from cot.exceptions import Conflict
+from cot.spreadsheet import FORMULA_STARTS
 from devices.models import Device, DeviceGroup, DeviceRegistration, DeviceType
 from devices.services.registry import issue_device_credential
 from tenants.access import require_secret_keeper
@@ -39,7 +47,7 @@ from tenants.tokens import new_secret, secret_digest
 
 MAX_CSV_ROWS = 10_000
 CSV_COLUMNS = ("external_id", "registration_token", "type", "group")
-MIN_TOKEN_LENGTH, MAX_TOKEN_LENGTH = 8, 200
+MIN_TOKEN_LENGTH, MAX_TOKEN_LENGTH = 12, 200
 # How long wrong tokens keep a registration on the cockpit's notice list.
 GUESS_NOTICE_WINDOW = timedelta(hours=24)
 
@@ -95,10 +103,20 @@ class _Known:
         )
 
 
+def _printable_cell(value: str) -> bool:
+    # Shown in CSV downloads: a leading = + - @ would be neutralised there (cot.spreadsheet),
+    # and a device provisioned from the file would then present a different value.
+    return value.isprintable() and not value.startswith(FORMULA_STARTS)
+
+
 def _check_expected(tenant: Tenant, external_id: str, device_type: DeviceType | None, known: _Known) -> None:
     external_id = external_id.strip()
     if not external_id or len(external_id) > 64:
         raise ValidationError({"external_id": "An external id has 1 to 64 characters."})
+    if not _printable_cell(external_id):
+        raise ValidationError(
+            {"external_id": "An external id has printable characters only and does not start with = + - or @."}
+        )
     if external_id in known.registered:
         raise ValidationError({"external_id": f"A device '{external_id}' is already registered."})
     if external_id in known.expected:
@@ -111,11 +129,12 @@ def _token_or_new(token: str | None) -> tuple[str, bool]:
     """The administrator's token after checking it, or a generated one; and whether it was generated."""
     if not token:
         return new_secret(settings.DEVICE_REGISTRATION_TOKEN_PREFIX), True
-    if not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH or not token.isprintable() or token != token.strip():
+    if not MIN_TOKEN_LENGTH <= len(token) <= MAX_TOKEN_LENGTH or not _printable_cell(token) or token != token.strip():
         raise ValidationError(
             {
                 "registration_token": f"A registration token has {MIN_TOKEN_LENGTH} to {MAX_TOKEN_LENGTH} printable "
-                "characters and no surrounding spaces; leave it empty to have one generated."
+                "characters, no surrounding spaces, and does not start with = + - or @; leave it empty to have "
+                "one generated."
             }
         )
     return token, False
@@ -177,13 +196,16 @@ def do_bulk_register(
     same tenant. Rows without a token get a generated one.
     """
     tenant = tenant_for_add(actor, DeviceRegistration, tenant)
-    reader = csv.DictReader(lines)
-    if reader.fieldnames is None or "external_id" not in reader.fieldnames:
-        raise ValidationError({"file": "The first line must name the columns, including 'external_id'."})
-    unknown = set(reader.fieldnames) - set(CSV_COLUMNS)
-    if unknown:
-        raise ValidationError({"file": f"Unknown columns: {', '.join(sorted(unknown))}."})
-    rows = list(itertools.islice(reader, MAX_CSV_ROWS + 1))
+    reader = csv.DictReader(lines, strict=True)
+    try:
+        if reader.fieldnames is None or "external_id" not in reader.fieldnames:
+            raise ValidationError({"file": "The first line must name the columns, including 'external_id'."})
+        unknown = set(reader.fieldnames) - set(CSV_COLUMNS)
+        if unknown:
+            raise ValidationError({"file": f"Unknown columns: {', '.join(sorted(unknown))}."})
+        rows = list(itertools.islice(reader, MAX_CSV_ROWS + 1))
+    except csv.Error as exc:
+        raise ValidationError({"file": f"The file cannot be read as CSV (line {reader.line_num}: {exc})."}) from None
     if len(rows) > MAX_CSV_ROWS:
         raise ValidationError({"file": f"At most {MAX_CSV_ROWS} devices per file."})
     types = {str(t.pk): t for t in DeviceType.objects.filter(tenant=tenant)}
@@ -267,13 +289,41 @@ def do_accept_registration(registration: DeviceRegistration, *, actor: User) -> 
     return registration
 
 
-def _guess_limits(tenant_slug: str, external_id: str, source: str) -> list[ratelimit.Limit]:
-    """Buckets of wrong tokens: this address's, and this tenant and external id's (expected or not)."""
-    # Hashed: the key must not grow with what an anonymous caller sends.
-    subject = hashlib.sha256(f"{tenant_slug}\x00{external_id}".encode()).hexdigest()[:32]
-    return ratelimit.limits_for(
-        "registration_guess_address", source, settings.RATE_LIMITS["registration_guess_address"]
-    ) + ratelimit.limits_for("registration_guess", subject, settings.RATE_LIMITS["registration_guess"])
+@dataclass(frozen=True)
+class _Guessing:
+    """The wrong-token budgets one registration call is measured against."""
+
+    address: list[ratelimit.Limit]
+    subject: list[ratelimit.Limit]
+    # Set for an address that sent a wrong token for this id within the id's window.
+    suspect_key: str
+
+    @classmethod
+    def of(cls, tenant_slug: str, external_id: str, source: str) -> _Guessing:
+        # Hashed: keys must not carry (or grow with) what an anonymous caller sends.
+        subject = hashlib.sha256(f"{tenant_slug}\x00{external_id}".encode()).hexdigest()[:32]
+        address = hashlib.sha256(source.encode()).hexdigest()[:32]
+        return cls(
+            ratelimit.limits_for(
+                "registration_guess_address", address, settings.RATE_LIMITS["registration_guess_address"]
+            ),
+            ratelimit.limits_for("registration_guess", subject, settings.RATE_LIMITS["registration_guess"]),
+            f"registration-guesser:{subject}:{address}",
+        )
+
+    def spent(self) -> ratelimit.Refusal | None:
+        """Whether the id's budget of wrong tokens is spent (and until when)."""
+        return ratelimit.peek(self.subject)
+
+    def guessed_here(self) -> bool:
+        """Whether this address sent a wrong token for the id within the id's window."""
+        return bool(cache.get(self.suspect_key))
+
+    def wrong(self) -> bool:
+        """Record a wrong token from this address; whether it spent the id's budget."""
+        emptied = ratelimit.charge(self.subject)
+        cache.set(self.suspect_key, 1, timeout=int(self.subject[0].period))
+        return emptied is not None
 
 
 def device_register(
@@ -283,16 +333,17 @@ def device_register(
 
     Unknown tenants, unknown ids, missing and wrong tokens and finished registrations
     all raise the same ``RegistrationRefused``, so nothing can be learnt by probing.
-    While the wrong tokens from ``source`` or for this external id are over their
-    limit, every call is answered ``RegistrationThrottled`` before the token is even
-    compared. A wrong token for an expected device is counted on the registration and
-    audited (that commits although the call is refused).
+    ``RegistrationThrottled`` (before the token is compared) when ``source`` has spent
+    its wrong-token budget, or when the id has and ``source`` already guessed it (see
+    the module docstring). A wrong token for an expected device is counted on the
+    registration and audited (that commits although the call is refused).
     """
-    limits = _guess_limits(tenant_slug, external_id, source)
-    refusal = ratelimit.peek(limits)
+    guessing = _Guessing.of(tenant_slug, external_id, source)
+    refusal = ratelimit.check(guessing.address)  # reserved now, given back if the token is right
     if refusal is not None:
         raise RegistrationThrottled(refusal)
     with transaction.atomic():
+        # The row lock makes concurrent calls for one registration take turns.
         registration = (
             DeviceRegistration.objects.select_for_update(of=("self",))
             .select_related("tenant")
@@ -300,13 +351,16 @@ def device_register(
             .filter(status__in=DeviceRegistration.OPEN)
             .first()
         )
-        right = registration is not None and secret_digest(registration_token or "") == registration.token_digest
-        if right:
-            assert registration is not None
+        spent = guessing.spent()
+        if spent is not None and guessing.guessed_here():
+            ratelimit.refund(guessing.address)
+            raise RegistrationThrottled(spent)
+        if registration is not None and secret_digest(registration_token or "") == registration.token_digest:
+            ratelimit.refund(guessing.address)
             return _complete(registration)
-        emptied = ratelimit.charge(limits)
+        newly_spent = guessing.wrong() and spent is None
         if registration is not None:
-            _count_failure(registration, source, throttled=emptied is not None)
+            _count_failure(registration, source, throttled=newly_spent)
     raise RegistrationRefused
 
 

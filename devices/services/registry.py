@@ -116,7 +116,9 @@ def do_update_device(device: Device, changes: dict[str, Any], *, actor: User | N
     for key, value in changes.items():
         setattr(device, key, value)
     device.full_clean(validate_constraints=False)
-    device.save()
+    # Only the changed columns: a full-row save would write back the status and credential
+    # read a moment ago, undoing a concurrent block, decommissioning or rotation.
+    device.save(update_fields=list(changes))
     return device
 
 

@@ -18,8 +18,9 @@ def enter_support_grant(request: HttpRequest) -> HttpResponse:
     """GET shows what the link is for; POST (with the link's secret) binds it and starts the session.
 
     The secret travels in the link's fragment (``/support/enter/#cot_sgl_…``), which
-    browsers never send, and reaches the server only in this POST body: it appears in
-    no access log, Referer header or browser history.
+    browsers never send, and reaches the server only in this POST body: it appears in no
+    access log or Referer header. The page removes it from the address bar and history
+    as soon as it has moved it into the form.
     """
     if not session_is_fully_authenticated(request):
         return redirect_to_login(request.get_full_path(), reverse("cockpit:login"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -89,7 +89,7 @@ def test_the_task_writes_a_signed_checkpoint_of_every_tip(acme, globex, checkpoi
     audit.record("test.after_the_checkpoint", tenant=acme)
     code, out, err = _verify(capsys, "--require-checkpoint")
     assert code == 0, err
-    assert f"checked against checkpoint {path.name}" in out
+    assert f"the newest {path.name}" in out
 
 
 def test_beat_runs_the_registered_checkpoint_task():
@@ -131,6 +131,25 @@ def test_removing_the_newest_entries_and_carrying_on_is_detected(acme, capsys):
     assert code == 1
     assert "tenant 'acme': the chain was rewritten" in err
     assert f"position {removed.seq}" in err
+
+
+def test_the_next_checkpoint_cannot_launder_a_removal(acme, globex, capsys, monkeypatch):
+    kept = audit.record("test.one", tenant=acme)
+    audit.record("test.two", tenant=acme)
+    write_checkpoint()
+    _remove_entries(acme.pk, from_seq=kept.seq + 1)
+    audit.record("test.globex.goes.on", tenant=globex)
+    # The beat job's next run refuses to write a checkpoint on top of the removal ...
+    with pytest.raises(checkpoints.CheckpointRefused, match="tenant 'acme': the newest entries were removed"):
+        write_checkpoint()
+    with pytest.raises(CommandError, match="No checkpoint was written"):
+        call_command("audit_checkpoint")
+    # ... and had one been written anyway, the older checkpoints still show it.
+    monkeypatch.setattr(checkpoints, "regressions", lambda previous, tips: [])
+    write_checkpoint()
+    code, _, err = _verify(capsys)
+    assert code == 1
+    assert "tenant 'acme': the newest entries were removed" in err
 
 
 def test_removing_a_whole_tenant_after_a_checkpoint_is_detected(acme, globex, capsys):

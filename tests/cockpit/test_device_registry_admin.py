@@ -114,15 +114,20 @@ def test_type_device_counts_include_only_visible_devices(acme):
 
 def test_registration_with_write_only_token(client, acme, acme_admin):
     group, device_type = make_group(acme), make_type(acme)
-    data = {"external_id": "IMEI-1", "registration_token": "s3cret-token", "type": device_type.pk, "group": group.pk}
+    data = {
+        "external_id": "IMEI-1",
+        "registration_token": "s3cret-label-token",
+        "type": device_type.pk,
+        "group": group.pk,
+    }
     assert client.post(admin_url(DeviceRegistration, "add"), data).status_code == 302
     registration = DeviceRegistration.objects.get(tenant=acme, external_id="IMEI-1")
-    assert registration.token_digest == secret_digest("s3cret-token")
+    assert registration.token_digest == secret_digest("s3cret-label-token")
     assert (registration.type, registration.group, registration.status) == (device_type, group, "pending")
     assert AuditEntry.objects.get(event="registration.create").actor == acme_admin
     page = client.get(object_url(registration)).content.decode()
-    assert "s3cret-token" not in page and registration.token_digest not in page
-    assert "s3cret-token" not in client.get(admin_url(DeviceRegistration, "add")).content.decode()
+    assert "s3cret-label-token" not in page and registration.token_digest not in page
+    assert "s3cret-label-token" not in client.get(admin_url(DeviceRegistration, "add")).content.decode()
     duplicate = client.post(admin_url(DeviceRegistration, "add"), {**data, "registration_token": ""})
     assert duplicate.status_code == 200 and "external_id" in duplicate.context["adminform"].form.errors
 
@@ -167,7 +172,7 @@ def test_status_filter_and_accept_action(client, acme, acme_admin):
 
 def test_csv_upload_registers_every_line_and_offers_the_tokens_once(client, acme):
     group, device_type = make_group(acme), make_type(acme)
-    text = f"external_id,registration_token,type,group\nC-1,label-tok-1,{device_type.pk},{group.pk}\nC-2,,,\n"
+    text = f"external_id,registration_token,type,group\nC-1,label-token-0001,{device_type.pk},{group.pk}\nC-2,,,\n"
     response = _upload(client, text, raw=b"\xef\xbb\xbf" + text.encode())  # with a byte-order mark
     assert response.status_code == 200, response.content
     rows = DeviceRegistration.objects.filter(tenant=acme).order_by("external_id")
@@ -176,9 +181,11 @@ def test_csv_upload_registers_every_line_and_offers_the_tokens_once(client, acme
         row["external_id"]: row["registration_token"]
         for row in csv.DictReader(io.StringIO(response.context["tokens_csv"]))
     }
-    assert tokens["C-1"] == "label-tok-1"
+    assert tokens["C-1"] == "label-token-0001"
     assert tokens["C-2"].startswith("cot_reg_")  # generated
-    assert rows[0].token_digest == secret_digest("label-tok-1") and rows[1].token_digest == secret_digest(tokens["C-2"])
+    assert rows[0].token_digest == secret_digest("label-token-0001") and rows[1].token_digest == secret_digest(
+        tokens["C-2"]
+    )
     assert 'id="registration-tokens"' in response.content.decode()
     # The download is in this response only: the list never shows a token again.
     assert tokens["C-2"] not in client.get(admin_url(DeviceRegistration, "changelist")).content.decode()

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.test.client import ClientHandler
 
 from devices.models import DeviceGroup, DeviceRegistration
@@ -92,3 +92,6 @@ def test_cockpit_uploads_have_their_own_limit(acme, acme_admin):
     huge = SimpleUploadedFile("devices.csv", b"external_id\n" + b"X\n" * 4 * LIMIT)
     assert client.post(url, {"file": huge}).status_code == 413
     assert DeviceRegistration.objects.filter(tenant=acme).count() == 60
+    # Other pages keep the small limit for multipart bodies too (the login, for anyone).
+    padding = SimpleUploadedFile("padding.bin", b"x" * 2 * LIMIT)
+    assert Client().post("/cockpit/login/", {"username": "a@b.test", "file": padding}).status_code == 413

@@ -15,6 +15,7 @@ GOOD = {
     "COT_TOKEN_HASH_KEY": "Vq7nR2xL9pT4wK8sZ1mB6cH3jF5dG0yEo2W",
     "COT_AUDIT_CHAIN_KEY": "a8Fz3Qw6Ns1Yk4Lp9Xr2Tm7Cv5Bh0JdU4e",
     "ALLOWED_HOSTS": "cot.example.com",
+    "COT_TRUSTED_PROXIES": "127.0.0.1",
 }
 
 
@@ -29,6 +30,13 @@ def test_production_passes_check_deploy_without_warnings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **GOOD)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_no_proxy_is_trusted():
+    env = {name: value for name, value in GOOD.items() if name != "COT_TRUSTED_PROXIES"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert result.returncode != 0
+    assert "cot.W001" in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize(

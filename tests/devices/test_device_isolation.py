@@ -188,12 +188,12 @@ def test_csv_registration_is_all_or_nothing_with_line_errors(acme, acme_admin):
     assert response.status_code == 400
     assert set(response.json()) == {"line 3", "line 4"}
     assert not DeviceRegistration.objects.exists()
-    good = f"external_id,registration_token,group\nA-1,label-tok-1,{group.pk}\nA-2,,\n"
+    good = f"external_id,registration_token,group\nA-1,label-token-0001,{group.pk}\nA-2,,\n"
     response = client.post("/api/v1/registrations/csv/", {"csv": good}, format="json")
     assert response.status_code == 201
     assert DeviceRegistration.objects.filter(tenant=acme).count() == 2
     tokens = {row["external_id"]: row["registration_token"] for row in response.json()}
-    assert tokens["A-1"] == "label-tok-1" and tokens["A-2"].startswith("cot_reg_")
+    assert tokens["A-1"] == "label-token-0001" and tokens["A-2"].startswith("cot_reg_")
     listed = client.get("/api/v1/registrations/").json()["results"]
     assert all("registration_token" not in row for row in listed)  # shown once
 
@@ -238,3 +238,17 @@ def test_block_and_unblock(acme, acme_admin):
     assert client.post(f"/api/v1/devices/{device.pk}/unblock/").status_code == 409
     heartbeat = device_client(credential).post("/api/device/v1/heartbeat", "{}", content_type="application/json")
     assert heartbeat.status_code == 200
+
+
+def test_odd_csv_files_get_a_clear_400_not_a_500(acme, acme_admin):
+    client = api_client(acme_admin)
+    for text in (
+        "external_id\n" + "x" * 200_000 + "\n",  # a field beyond the csv module's limit
+        'external_id\n"unterminated\n',
+        "external_id\nSN\x00-1\n",
+        "external_id,registration_token\n-SN-2,label-token-0002\n",  # would turn into '-SN-2 in a download
+        "external_id,registration_token\nSN-3,=cmd|' /C calc'!A0\n",
+    ):
+        response = client.post("/api/v1/registrations/csv/", {"csv": text}, format="json")
+        assert response.status_code in (400, 413), (text[:40], response.status_code)
+    assert not DeviceRegistration.objects.filter(tenant=acme).exists()

@@ -64,3 +64,68 @@ def test_acknowledging_an_alarm_cleared_meanwhile_is_a_conflict_not_a_500(acme: 
     assert isinstance(outcome, Conflict), outcome
     assert Alarm.objects.get(pk=alarm_id).status == "CLEARED"
     assert Alarm.objects.filter(device_id=device.pk, status="ACTIVE").count() == 1
+
+
+def test_renaming_a_device_never_undoes_a_concurrent_block(acme: Any, acme_admin: Any) -> None:
+    from devices.services.registry import do_update_device
+    from tests.factories import grant, make_group, make_user
+
+    group = make_group(acme)
+    device, credential = make_device(acme, group)
+    standard = make_user(acme, "standard")
+    grant(group, ["view", "change"], user=standard)
+    outcome = race(
+        "default",
+        [("UPDATE devices_device SET status = 'blocked' WHERE id = %s", [device.pk])],
+        lambda: do_update_device(device, {"name": "Renamed"}, actor=standard),
+    )
+    assert not isinstance(outcome, Exception), outcome
+    device.refresh_from_db()
+    assert (device.name, device.status) == ("Renamed", "blocked")
+    heartbeat = device_client(credential).post("/api/device/v1/heartbeat", {}, format="json")
+    assert heartbeat.status_code == 403
+
+
+def test_a_policy_change_never_undoes_a_concurrent_suspension(acme: Any, acme_admin: Any) -> None:
+    from tenants.models import Tenant
+    from tenants.services import do_update_tenant_policy
+
+    outcome = race(
+        "default",
+        [("UPDATE tenants_tenant SET status = 'suspended' WHERE id = %s", [acme.pk])],
+        lambda: do_update_tenant_policy(acme, {"session_idle_minutes": 45}, actor=acme_admin),
+    )
+    tenant = Tenant.objects.get(pk=acme.pk)
+    assert tenant.status == "suspended"
+    # The administrator's change either lost to the suspension (no access any more) or was
+    # applied to the suspended tenant; it never reactivated it.
+    assert isinstance(outcome, Exception) or tenant.session_idle_minutes == 45
+
+
+def test_concurrent_guesses_cannot_overdraw_an_addresss_budget(acme: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from devices.services.registration import RegistrationRefused, RegistrationThrottled, device_register
+
+    do_create_registration(external_id="RACE-9", registration_token="right-label-token", actor=None, tenant=acme)
+
+    def guess(n: int) -> str:
+        try:
+            device_register(
+                tenant_slug="acme", external_id="RACE-9", registration_token=f"guess-{n}", source="192.0.2.7"
+            )
+        except RegistrationThrottled:
+            return "throttled"
+        except RegistrationRefused:
+            return "refused"
+        finally:
+            connections.close_all()
+        return "accepted"
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(guess, range(20)))
+    assert outcomes.count("refused") == 5  # the address's whole budget, compared; no more
+    assert outcomes.count("throttled") == 15
+    assert DeviceRegistration.objects.get(external_id="RACE-9").failed_attempts == 5

@@ -314,7 +314,7 @@ def test_the_schema_is_generated_once_per_process(monkeypatch, db):
 
     from cot.api.schema import CachedSchemaView
 
-    monkeypatch.setattr(CachedSchemaView, "_schemas", {})
+    monkeypatch.setattr(CachedSchemaView, "_schema", None)
     generated = []
     original = SchemaGenerator.get_schema
 
@@ -326,6 +326,20 @@ def test_the_schema_is_generated_once_per_process(monkeypatch, db):
     first = api_client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     second = api_client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     yaml = api_client().get("/api/schema/")
+    # What the caller sends selects nothing that would be generated (and kept) anew.
+    odd = [api_client().get("/api/schema/", {"lang": lang, "version": "v\n9"}) for lang in ("de", "xx", "fr")]
     assert first.status_code == second.status_code == yaml.status_code == 200
+    assert {response.status_code for response in odd} == {200}
     assert first.content == second.content and b"openapi:" in yaml.content
     assert len(generated) == 1
+
+
+def test_a_request_that_is_wrong_anyway_never_learns_whether_an_email_is_taken(acme, acme_admin, globex):
+    make_user(globex, Role.Kind.STANDARD, email="taken@globex.test")
+    client = _session(acme_admin)
+    role = Role.objects.get(tenant=acme, kind=Role.Kind.STANDARD).pk
+    weak = {"role": role, "password": "short"}
+    taken = client.post("/api/v1/users/", {**weak, "email": "taken@globex.test"}, format="json")
+    free = client.post("/api/v1/users/", {**weak, "email": "free@acme.test"}, format="json")
+    assert taken.status_code == free.status_code == 400
+    assert set(taken.json()) == set(free.json()) == {"password"}

@@ -188,6 +188,20 @@ def test_a_stranger_elsewhere_cannot_lock_a_user_out(acme_admin: User) -> None:
     assert _attempt(acme_admin.email, PASSWORD, "203.0.113.10").status_code == 302  # the user, elsewhere, is not
 
 
+def test_spelling_the_email_differently_does_not_dodge_the_lockout(acme_admin: User) -> None:
+    variants = [
+        acme_admin.email.upper(),
+        acme_admin.email.title(),
+        f"  {acme_admin.email}  ",
+        acme_admin.email.swapcase(),
+    ]
+    limit = settings.AXES_FAILURE_LIMIT
+    for n in range(limit):
+        _attempt(variants[n % len(variants)], f"wrong-password-{n}", "198.51.100.69")
+    assert _attempt(acme_admin.email, PASSWORD, "198.51.100.69").status_code == 429
+    assert len(events("auth.login_failed", acme_admin)) == limit
+
+
 def test_attempts_refused_by_the_lockout_are_counted_not_chained(acme_admin: User, clock: Any) -> None:
     limit = settings.AXES_FAILURE_LIMIT
     for n in range(limit):

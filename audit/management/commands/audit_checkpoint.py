@@ -2,14 +2,17 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from audit.checkpoints import write_checkpoint
+from audit.checkpoints import CheckpointRefused, write_checkpoint
 
 
 class Command(BaseCommand):
     help = "Write a signed checkpoint of every audit chain's tip into COT_AUDIT_CHECKPOINT_DIR (the beat job does it)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        checkpoint = write_checkpoint()
+        try:
+            checkpoint = write_checkpoint()
+        except CheckpointRefused as exc:
+            raise CommandError(f"{exc} No checkpoint was written; run verify_audit and investigate.") from exc
         self.stdout.write(f"Wrote audit checkpoint {checkpoint.path} ({len(checkpoint.tips)} chain(s)).")
