@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench reset-demo clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -29,5 +29,17 @@ format: $(STAMP)
 bench: $(STAMP)
 	scripts/bench.sh
 
+# Forget the demo's data so that the next `make run` creates it afresh: both databases (a
+# cluster kept outside the checkout too), Redis, the simulated devices' credentials, the beat
+# schedule, and the audit checkpoints of the old chains (they would name entries that are
+# gone). The virtualenv stays. It stops nothing: end `make run` (Ctrl-C) first.
+reset-demo:
+	@if [ -e var/pg/postmaster.pid ]; then echo "PostgreSQL of make run is still running: stop make run (Ctrl-C) first."; exit 1; fi
+	bash -c 'source scripts/services.sh && remove_postgres var/pg'
+	rm -rf var/redis var/simulator var/celerybeat-schedule var/audit-checkpoints
+
+# Clusters kept outside the checkout (one in a private directory, run as root; see
+# pg_relocate in scripts/services.sh) are stopped and removed too.
 clean:
+	bash -c 'source scripts/services.sh && remove_relocated_postgres'
 	rm -rf $(VENV) var

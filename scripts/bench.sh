@@ -30,6 +30,7 @@ trap 'exit 130' INT TERM
 
 # A previous run's leftovers (if it was killed) go first, then its data.
 cleanup
+remove_postgres "$TMP/pg"
 rm -rf "$TMP"
 mkdir -p "$TMP"
 start_postgres "$TMP/pg" "$PG_PORT"

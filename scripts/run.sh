@@ -8,6 +8,7 @@ cd "$ROOT"
 PG_PORT="${COT_PG_PORT:-54320}"
 REDIS_PORT="${COT_REDIS_PORT:-63790}"
 
+# shellcheck disable=SC2119 # no extras: neither browser, wrk nor nginx is needed to run
 ensure_system_packages
 
 cleanup() {

@@ -49,42 +49,172 @@ ensure_system_packages() {
   fi
 }
 
-# PostgreSQL refuses to run as root, so as root we run it as the `postgres` system user.
+# PostgreSQL refuses to run as root, so as root we run it as the `postgres` system user. It
+# starts in `/` because the caller's working directory may be one that user cannot enter (a
+# checkout in root's home); every path handed to it is absolute.
 as_pg_user() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
 }
 
-# start_postgres DATADIR PORT: initialise (once) and start a cluster listening on
-# 127.0.0.1:PORT only, with the superuser `cot` and trust auth on loopback.
-start_postgres() {
-  local data port="$2" bin
-  data="$(realpath -m "$1")"
-  bin="$(pg_bindir)"
-  mkdir -p "$data"
-  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$data"; chmod 700 "$data"; fi
-  if [ ! -f "$data/PG_VERSION" ]; then
-    log "Initialising PostgreSQL in $data"
-    as_pg_user "$bin/initdb" -D "$data" -U cot --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  fi
-  if as_pg_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    log "PostgreSQL already running on port $port"
-    return 0
-  fi
-  log "Starting PostgreSQL on 127.0.0.1:$port"
-  as_pg_user "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=${PG_FSYNC:-on} -c max_connections=200" >/dev/null
+# Where a cluster goes when the `postgres` user cannot reach its place under var/ (a checkout
+# in a private directory such as root's home, run as root): outside the checkout, in a
+# directory that user can reach. COT_PG_DATA_ROOT moves it.
+pg_data_root() { printf '%s\n' "${COT_PG_DATA_ROOT:-/var/lib/cot}"; }
+
+# pg_relocated_home DATADIR: the directory under pg_data_root for DATADIR's cluster (`data/`)
+# and a note of DATADIR (`origin`). Derived from DATADIR's absolute path, so a later run of
+# the same checkout finds the same cluster again, and two checkouts never share one.
+pg_relocated_home() {
+  printf '%s/%s\n' "$(pg_data_root)" "$(printf '%s' "$1" | sha256sum | cut -c1-16)"
 }
 
+# pg_abspath PATH: PATH made absolute with its parents' symlinks resolved but not its own, so
+# var/pg names the link to a relocated cluster rather than the cluster.
+pg_abspath() {
+  printf '%s/%s\n' "$(realpath -m "$(dirname "$1")")" "$(basename "$1")"
+}
+
+# pg_link_home DATADIR: the relocated home DATADIR links to, if it is such a link (a home
+# carries an `origin` note, so a link of the user's own to elsewhere is never taken for one).
+pg_link_home() {
+  local home
+  [ -L "$1" ] || return 0
+  home="$(dirname "$(realpath -m "$1")")"
+  if [ -f "$home/origin" ] || [ "$home" = "$(pg_relocated_home "$1")" ]; then printf '%s\n' "$home"; fi
+}
+
+# pg_prepare_home DATADIR HOME: create (or re-create) the relocated HOME for DATADIR, readable
+# by nobody else but enterable by the `postgres` user, and note DATADIR in it for people and
+# for `make clean`.
+pg_prepare_home() {
+  local abs="$1" home="$2" root
+  root="$(dirname "$home")"
+  if [ ! -d "$root" ]; then
+    { mkdir -p "$(dirname "$root")" && mkdir -m 711 "$root"; } 2>/dev/null \
+      || die "Cannot create $root to keep the PostgreSQL data of $abs in. Set COT_PG_DATA_ROOT to a directory root can write and the postgres user can reach."
+  fi
+  if [ ! -d "$home" ]; then mkdir -m 711 "$home"; fi
+  printf '%s\n' "$abs" >"$home/origin"
+  as_pg_user test -x "$home" \
+    || die "The postgres user cannot reach $home either (a parent directory is private). Set COT_PG_DATA_ROOT to a directory it can reach; the default /var/lib/cot is one."
+}
+
+# pg_relocate DATADIR: as root, when the `postgres` user cannot reach DATADIR's parent, keep the
+# cluster in pg_relocated_home instead and leave a symlink at DATADIR, so that stop_postgres,
+# remove_postgres and `make clean` find it from the checkout.
+pg_relocate() {
+  local abs="$1" home
+  home="$(pg_relocated_home "$abs")"
+  # An empty directory is what a run before this fix left when initdb failed; anything else
+  # there is data we do not move behind the user's back.
+  if [ -e "$abs" ] && ! { [ -d "$abs" ] && rmdir "$abs" 2>/dev/null; }; then
+    die "The postgres user cannot reach $(dirname "$abs") (a parent directory is private), so the PostgreSQL data in $abs cannot be used. Move the checkout where that user can reach it, or remove $abs to start afresh with the data kept under $(pg_data_root)."
+  fi
+  pg_prepare_home "$abs" "$home"
+  ln -s "$home/data" "$abs"
+  log "The postgres user cannot reach $(dirname "$abs"), so this cluster lives in $home/data ($abs links there; make clean removes both)"
+}
+
+# pg_prepare_data_dir DATADIR: make sure the server's user can create and run a cluster for
+# DATADIR, and print the directory it really lives in: DATADIR itself, or, as root where the
+# `postgres` user cannot reach DATADIR, the relocated one DATADIR links to. Dies saying what
+# to do where neither works.
+pg_prepare_data_dir() {
+  local abs data home me
+  abs="$(pg_abspath "$1")"
+  me="$(id -un)"
+  if [ "$(id -u)" -ne 0 ]; then
+    # PostgreSQL runs as the invoking user: any directory that user can write will do.
+    data="$(realpath -m "$abs")"
+    mkdir -p "$data" 2>/dev/null \
+      || die "Cannot create the PostgreSQL data directory $data as $me. Run from a checkout $me can write, or set DATABASE_URL (and REDIS_URL) to existing servers."
+    [ -O "$data" ] \
+      || die "The PostgreSQL data directory $data belongs to $(stat -c %U "$data"), so PostgreSQL cannot run there as $me. Remove it as that user (make clean), or run as that user."
+    printf '%s\n' "$data"
+    return 0
+  fi
+  id -u postgres >/dev/null 2>&1 \
+    || die "PostgreSQL refuses to run as root and there is no postgres system user (the postgresql package creates it). Install postgresql, or set DATABASE_URL."
+  if [ ! -L "$abs" ]; then
+    mkdir -p "$(dirname "$abs")" 2>/dev/null || die "Cannot create $(dirname "$abs") for the PostgreSQL data."
+    as_pg_user test -x "$(dirname "$abs")" || pg_relocate "$abs"
+  fi
+  data="$(realpath -m "$abs")"
+  home="$(pg_link_home "$abs")"
+  if [ -n "$home" ]; then pg_prepare_home "$abs" "$home"; fi
+  mkdir -p "$data"
+  chown postgres: "$data"
+  chmod 700 "$data"
+  as_pg_user test -w "$data" \
+    || die "The postgres user cannot use $data (a parent directory is private). Move it where that user can reach, or remove $abs so that it is kept under $(pg_data_root) instead."
+  printf '%s\n' "$data"
+}
+
+# start_postgres DATADIR PORT: initialise (once) and start a cluster listening on
+# 127.0.0.1:PORT only, with the superuser `cot` and trust auth on loopback. The output says
+# where the data and the server log are (see pg_prepare_data_dir for when that is not DATADIR).
+start_postgres() {
+  local data port="$2" bin
+  bin="$(pg_bindir)"
+  data="$(pg_prepare_data_dir "$1")" || exit 1
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "Initialising PostgreSQL in $data"
+    as_pg_user "$bin/initdb" -D "$data" -U cot --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null \
+      || die "initdb failed in $data"
+  fi
+  if as_pg_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "PostgreSQL already running on port $port (data in $data)"
+    return 0
+  fi
+  log "Starting PostgreSQL on 127.0.0.1:$port (data and server.log in $data)"
+  as_pg_user "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
+    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=${PG_FSYNC:-on} -c max_connections=200" >/dev/null \
+    || die "PostgreSQL did not start on port $port; see $data/server.log"
+}
+
+# stop_postgres DATADIR: stop DATADIR's cluster if it runs (through the link if relocated).
 stop_postgres() {
   local data bin
   data="$(realpath -m "$1")"
   bin="$(pg_bindir)"
   [ -f "$data/postmaster.pid" ] || return 0
   as_pg_user "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# remove_postgres DATADIR: stop DATADIR's cluster and delete its data, a relocated cluster
+# included (through the link, or at the place derived from DATADIR if the link is gone), so
+# that the next start_postgres begins afresh.
+remove_postgres() {
+  local abs home
+  abs="$(pg_abspath "$1")"
+  stop_postgres "$abs"
+  for home in "$(pg_link_home "$abs")" "$(pg_relocated_home "$abs")"; do
+    if [ -n "$home" ] && [ -f "$home/origin" ]; then
+      stop_postgres "$home/data"
+      rm -rf "$home"
+    fi
+  done
+  rm -rf "$abs"
+}
+
+# remove_relocated_postgres: stop and delete every cluster of this checkout kept outside it
+# (see pg_relocate), found through the links under var/ and the notes under pg_data_root.
+# `make clean` runs it before removing var/.
+remove_relocated_postgres() {
+  local origin link
+  for origin in "$(pg_data_root)"/*/origin; do
+    [ -f "$origin" ] || continue
+    link="$(cat "$origin")"
+    case "$link" in "$ROOT"/*) remove_postgres "$link" ;; esac
+  done
+  [ -d "$ROOT/var" ] || return 0
+  while IFS= read -r -d '' link; do
+    if [ -n "$(pg_link_home "$link")" ]; then remove_postgres "$link"; fi
+  done < <(find "$ROOT/var" -type l -print0)
 }
 
 # create_database PORT NAME: create NAME if missing.
@@ -112,7 +242,8 @@ migrate_all() {
 start_redis() {
   local data port="$2" persist="${3:-}"
   data="$(realpath -m "$1")"
-  mkdir -p "$data"
+  mkdir -p "$data" 2>/dev/null \
+    || die "Cannot create the Redis data directory $data as $(id -un). Run from a checkout you can write, or set REDIS_URL."
   if redis-cli -p "$port" ping >/dev/null 2>&1; then
     log "Redis already running on port $port"
     return 0
@@ -122,8 +253,8 @@ start_redis() {
               --pidfile "$data/redis.pid" --logfile "$data/redis.log")
   if [ "$persist" = "persist" ]; then args+=(--appendonly yes); else args+=(--save "" --appendonly no); fi
   redis-server "${args[@]}"
-  local i
-  for i in $(seq 1 50); do
+  local _
+  for _ in $(seq 1 50); do
     redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
     sleep 0.1
   done

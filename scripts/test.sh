@@ -18,8 +18,8 @@ cleanup() {
 trap cleanup EXIT
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  stop_postgres "$TMP/pg"
-  rm -rf "$TMP/pg"
+  # remove_postgres, not rm: the cluster may live outside the checkout (see pg_relocate).
+  remove_postgres "$TMP/pg"
   PG_FSYNC=off start_postgres "$TMP/pg" "$PG_PORT"
   STARTED_PG=1
   export DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot"
