@@ -1,10 +1,19 @@
-"""CSV and JSON exports of an audit trail, streamed so a long trail never sits in memory."""
+"""CSV and JSON exports of an audit trail, streamed so a long trail never sits in memory.
 
+The query runs before the first byte is sent: when the database cannot answer, the
+caller gets an error status (``ExportUnavailable``, 503), not a 200 with ``[`` or a bare
+CSV header that looks like an empty trail. Should it fail later, mid-stream, the error
+is raised out of the stream and the server aborts the connection, so a truncated
+download never looks complete.
+"""
+
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
 from django.http import StreamingHttpResponse
 
 from cot.spreadsheet import csv_lines
@@ -51,9 +60,18 @@ def _json_chunks(entries: Iterable[Any]) -> Iterator[str]:
     yield "]\n"
 
 
+class ExportUnavailable(Exception):
+    """The trail could not be read; nothing was sent."""
+
+
 def export_response(queryset: Any, fmt: str, filename: str) -> StreamingHttpResponse:
-    """A download of ``queryset`` as ``csv`` or ``json``."""
-    entries = queryset.select_related("content_type").order_by("tenant_id", "seq").iterator(chunk_size=2000)
+    """A download of ``queryset`` as ``csv`` or ``json``; ``ExportUnavailable`` before any byte when it cannot start."""
+    try:
+        rows = iter(queryset.select_related("content_type").order_by("tenant_id", "seq").iterator(chunk_size=2000))
+        first = list(itertools.islice(rows, 1))  # runs the query now, before the response starts
+    except DatabaseError as exc:
+        raise ExportUnavailable("The audit trail could not be read right now; nothing was sent. Try again.") from exc
+    entries = itertools.chain(first, rows)
     if fmt == "csv":
         # Names, reprs and labels are user-controlled: no cell may become a spreadsheet formula.
         response = StreamingHttpResponse(

@@ -3,7 +3,7 @@
 import django_filters
 
 from audit.models import AuditEntry
-from cot.api.filters import ScopedFilterSet
+from cot.api.filters import ScopedFilterSet, StrictDateTimeFilter
 
 
 class AuditEntryFilter(ScopedFilterSet):
@@ -11,8 +11,8 @@ class AuditEntryFilter(ScopedFilterSet):
 
     event = django_filters.CharFilter(field_name="event", lookup_expr="startswith")
     actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="icontains")
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+    since = StrictDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = StrictDateTimeFilter(field_name="timestamp", lookup_expr="lt")
     object_type = django_filters.CharFilter(field_name="content_type__model")
     object_pk = django_filters.CharFilter(field_name="object_pk")
 

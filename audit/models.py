@@ -44,6 +44,8 @@ class AuditEntryManager(LogEntryManager.from_queryset(TenantQuerySet)):  # type:
     """auditlog's manager, with the tenant taken from the changed object."""
 
     def log_create(self, instance: Any, force_log: bool = False, **kwargs: Any) -> Any:
+        if kwargs.get("action") == AbstractLogEntry.Action.CREATE and hasattr(type(instance), "audit_creation_event"):
+            return None  # the service records the creation as its own event (e.g. "user.create")
         kwargs.setdefault("tenant_id", tenant_id_of(instance))
         kwargs.setdefault("event", MODEL_EVENTS.get(kwargs.get("action"), "model.change"))
         return super().log_create(instance, force_log=force_log, **kwargs)

@@ -1,10 +1,11 @@
 """Top-level URLs: the cockpit, the REST API and its schema."""
 
 from django.conf import settings
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularSwaggerView
 
+from cot.api.errors import api_not_found
 from cot.api.schema import CachedSchemaView
 from tenants.admin_site import cockpit
 from tenants.views.support import enter_support_grant, leave_support_grant
@@ -25,7 +26,16 @@ urlpatterns = [
     ),
 ]
 
+# Django's error pages, except under /api/, where errors are JSON like every API answer.
+handler400 = "cot.api.errors.handler400"
+handler403 = "cot.api.errors.handler403"
+handler404 = "cot.api.errors.handler404"
+handler500 = "cot.api.errors.handler500"
+
 if settings.BENCH_ENDPOINTS:
     from cot.bench_views import noop
 
     urlpatterns.append(path("bench/noop", noop, name="bench-noop"))
+
+# Last: anything else under /api/ is a JSON 404 (even with DEBUG on).
+urlpatterns.append(re_path(r"^api/", api_not_found))

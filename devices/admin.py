@@ -23,6 +23,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from devices import services
+from devices.admin_device import next_steps
 from devices.models import Device, DeviceGroup
 from tenants import access
 from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user, report_service_error
@@ -117,7 +118,11 @@ class RightsForm(forms.Form):
 
 @admin.register(DeviceGroup, site=cockpit)
 class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    """Device groups; administrators also manage who holds which rights on each."""
+    """Device groups; administrators also manage who holds which rights on each.
+
+    The list and the tree are open to every role that may hold rights on groups, also
+    before any group is granted to them: their empty state says whom to ask.
+    """
 
     form = DeviceGroupForm
     list_display = ("name", "parent", "description")
@@ -183,6 +188,8 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             "opts": self.opts,
             "nodes": group_tree(acting_user(request)),
             "devices_url": devices_url,
+            "has_add_permission": self.has_add_permission(request),
+            "next_steps": next_steps(request, self.admin_site.name),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/devices/devicegroup/tree.html", context)

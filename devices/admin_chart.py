@@ -14,22 +14,45 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from itertools import pairwise
+from typing import NamedTuple
 
 from django.utils import timezone
 
-from devices.selectors import Series
+from devices.selectors import DEFAULT_BUCKETS, Series
 
 WIDTH, HEIGHT = 760, 220
 LEFT, RIGHT, TOP, BOTTOM = 60, 14, 12, 28
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-# Chart ranges offered on the device page: name -> (label, length).
-RANGES: dict[str, tuple[str, timedelta]] = {
-    "24h": ("24 hours", timedelta(hours=24)),
-    "7d": ("7 days", timedelta(days=7)),
-    "30d": ("30 days", timedelta(days=30)),
-    "365d": ("1 year", timedelta(days=365)),
+
+
+class ChartRange(NamedTuple):
+    """A period the device page offers: its label, its length, and how many buckets it is cut into."""
+
+    label: str
+    length: timedelta
+    buckets: int = DEFAULT_BUCKETS
+
+
+# Chart ranges offered on the device page, shortest first. The short ones (for a device
+# that has just started) get round strides of 30 s and 2 min instead of the default
+# count's 12 s and 72 s, so each point averages a few values of a device reporting every
+# few seconds and the band between its minimum and maximum still means something.
+RANGES: dict[str, ChartRange] = {
+    "1h": ChartRange("1 hour", timedelta(hours=1), buckets=120),
+    "6h": ChartRange("6 hours", timedelta(hours=6), buckets=180),
+    "24h": ChartRange("24 hours", timedelta(hours=24)),
+    "7d": ChartRange("7 days", timedelta(days=7)),
+    "30d": ChartRange("30 days", timedelta(days=30)),
+    "365d": ChartRange("1 year", timedelta(days=365)),
 }
 DEFAULT_RANGE = "24h"
+# Time-axis ticks of ranges up to two days: (longest span, distance between ticks).
+_CLOCK_STEPS = (
+    (timedelta(hours=1), timedelta(minutes=10)),
+    (timedelta(hours=6), timedelta(hours=1)),
+    (timedelta(hours=24), timedelta(hours=3)),
+    (timedelta(days=2), timedelta(hours=6)),
+)
 MAX_TICKS = 12  # nice_ticks never returns more, whatever it is given
 _DOUBLE_MAX = sys.float_info.max
 # A value span narrower than this fraction of the values' magnitude is widened to it first:
@@ -163,7 +186,7 @@ def _decimal_ticks(low: float, high: float, count: int) -> list[float]:
 
 
 def _time_ticks(since: datetime, until: datetime) -> list[tuple[datetime, str]]:
-    """Tick times and labels: every few hours, every day or week, or every first of a month."""
+    """Tick times and labels: every few minutes or hours, every day or week, or every first of a month."""
     span = until - since
     local_since = timezone.localtime(since)
     if span > timedelta(days=62):
@@ -177,7 +200,7 @@ def _time_ticks(since: datetime, until: datetime) -> list[tuple[datetime, str]]:
             moment = moment.replace(year=moment.year + year, month=month + 1)
         return ticks
     if span <= timedelta(days=2):
-        step, fmt = timedelta(hours=3 if span <= timedelta(hours=24) else 6), "%H:%M"
+        step, fmt = next(step for longest, step in _CLOCK_STEPS if span <= longest), "%H:%M"
     else:
         step, fmt = timedelta(days=1 if span <= timedelta(days=14) else 7), "%d %b"
     moment = local_since.replace(hour=0, minute=0, second=0, microsecond=0)  # ticks at multiples of the step

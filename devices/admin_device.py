@@ -7,7 +7,7 @@ call. The device page (chart, alarms, operations, …) is ``admin_device_page``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -20,12 +20,34 @@ from django.utils.html import format_html
 from devices import selectors
 from devices.admin_actions import action_page, applying, report_refusal
 from devices.admin_device_page import DevicePageMixin
-from devices.models import Device, DeviceGroup, PayloadPurge
+from devices.models import Device, DeviceGroup, DeviceRegistration, PayloadPurge
 from devices.services import registry
 from tenants import access
 from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user, visible_rows
 from tenants.admin_site import cockpit
 from tenants.models import Action, User
+
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+def next_steps(request: HttpRequest, site_name: str) -> dict[str, Any]:
+    """What an empty device page tells the caller to do next (``admin/devices/_next_steps.html``).
+
+    Administrators are shown how to register a device; support engineers that the
+    tenant's administrators do; everyone else whom to ask for rights on a group.
+    """
+    caller = access.caller_for(request.user)
+    return {
+        "may_register": access.can_add(request.user, DeviceRegistration),
+        "acts_as_admin": caller is not None and caller.acts_as_admin,
+        "tenant_name": caller.tenant.name if caller is not None else "",
+        "registration_add_url": reverse(f"{site_name}:devices_deviceregistration_add"),
+        "registration_upload_url": reverse(f"{site_name}:devices_deviceregistration_upload"),
+        "registrations_url": reverse(f"{site_name}:devices_deviceregistration_changelist"),
+    }
 
 
 class OnlineFilter(admin.SimpleListFilter):
@@ -147,6 +169,10 @@ class DeviceAdmin(DevicePageMixin, TenantScopedAdminMixin, admin.ModelAdmin):
             return "none (revoked or never issued)"
         issued = f", issued {obj.credential_issued_at:%Y-%m-%d %H:%M}" if obj.credential_issued_at else ""
         return f"{obj.credential_prefix}…{issued}"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {**(extra_context or {}), "next_steps": next_steps(request, self.admin_site.name)}
+        return super().changelist_view(request, context)
 
     # --- permissions -------------------------------------------------------------------
 

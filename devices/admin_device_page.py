@@ -78,12 +78,12 @@ class DevicePageMixin(_AdminBase):
         chosen = request.GET.get("range", DEFAULT_RANGE)
         chosen = chosen if chosen in RANGES else DEFAULT_RANGE
         until = timezone.now()
-        since = until - RANGES[chosen][1]
-        series = selectors.measurement_series(user, device, since=since, until=until)
+        since = until - RANGES[chosen].length
+        series = selectors.measurement_series(user, device, since=since, until=until, buckets=RANGES[chosen].buckets)
         return {
             "charts": build_charts(series, since, until),
             "chart_range": chosen,
-            "chart_ranges": [(key, label) for key, (label, _) in RANGES.items()],
+            "chart_ranges": [(key, one.label) for key, one in RANGES.items()],
             "chart_since": since,
             "chart_until": until,
             "alarms": selectors.recent_alarms(user, device),

@@ -18,8 +18,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from devices.admin_actions import report_refusal
+from devices.admin_device import next_steps
 from devices.models import Alarm, Device, PayloadPurge
 from devices.services import registry
+from tenants import access
 from tenants.admin_mixins import ScopedChangeList, TenantScopedAdminMixin, acting_user
 from tenants.admin_site import cockpit
 from tenants.models import Action
@@ -41,7 +43,13 @@ class AlarmChangeList(ScopedChangeList):
 
 @admin.register(Alarm, site=cockpit)
 class AlarmAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
-    """Alarms of the devices the caller may see; acknowledged and cleared, never edited."""
+    """Alarms of the devices the caller may see; acknowledged and cleared, never edited.
+
+    The list is open to whoever may see devices at all (alarms follow their devices'
+    rights), also before the first device or alarm exists.
+    """
+
+    listed_for = Device
 
     list_display = ("severity", "type", "device_link", "status", "count", "first_time", "last_time", "text")
     list_filter = ("severity", "status")
@@ -72,13 +80,13 @@ class AlarmAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         url = reverse(f"{self.admin_site.name}:devices_device_change", args=(device.pk,))
         return format_html('<a href="{}">{}</a>', url, device)
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is None:
-            # The list is open to whoever sees some device (alarms follow their devices'
-            # rights). Asked on every cockpit page for the menu, so answered from the
-            # registry without a query to the telemetry store.
-            return Device.objects.restrict(request.user, Action.VIEW).exists()
-        return super().has_view_permission(request, obj)
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {
+            **(extra_context or {}),
+            "next_steps": next_steps(request, self.admin_site.name),
+            "sees_devices": Device.objects.restrict(request.user, Action.VIEW).exists(),
+        }
+        return super().changelist_view(request, context)
 
     # Alarms change only through the acknowledge and clear actions (which call the
     # service), never through a form, although the access layer lets ``change`` reach them.
@@ -147,8 +155,11 @@ class PayloadPurgeAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         return len(obj.device_ids)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is None and Device.objects.restrict(request.user, Action.DELETE).exists():
-            return True  # whoever may decommission (and so purge) gets the list, empty or not
+        if obj is None:
+            # Purges follow decommissioning: the list is for whoever may decommission devices
+            # (also before the first exists), and for anyone whose purges are listed in it.
+            decommissions = access.may_view_model(request.user, Device, Action.DELETE)
+            return decommissions or self.rows(request, Action.VIEW).exists()
         return super().has_view_permission(request, obj)
 
     def _refresh(self, rows: QuerySet[Any]) -> dict[str, Any]:

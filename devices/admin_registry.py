@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from cot.body_limits import accepts_uploads
 from cot.spreadsheet import csv_lines
 from devices.admin_actions import report_refusal
+from devices.admin_device import next_steps
 from devices.models import Device, DeviceRegistration, DeviceType
 from devices.services import registration, registry
 from tenants import access
@@ -129,17 +130,7 @@ class DeviceRegistrationAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admi
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ("external_id", "registration_token", "type", "group")
-        return (
-            "external_id",
-            "status",
-            "type",
-            "group",
-            "device",
-            "failed_attempts",
-            "last_failed_at",
-            "created_at",
-            "accepted_at",
-        )
+        return self.list_display  # a registration's page shows what its row in the list shows
 
     def has_accept_permission(self, request: HttpRequest) -> bool:
         """The tenant's administrators (accepting lets a device collect a credential)."""
@@ -153,7 +144,8 @@ class DeviceRegistrationAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admi
                 f"{row.last_failed_at:%Y-%m-%d %H:%M} UTC. Guesses are throttled; the right token still works.",
                 messages.WARNING,
             )
-        return super().changelist_view(request, extra_context)
+        context = {**(extra_context or {}), "next_steps": next_steps(request, self.admin_site.name)}
+        return super().changelist_view(request, context)
 
     def create_object(self, request: HttpRequest, form: Any) -> DeviceRegistration:
         data = form.cleaned_data

@@ -4,7 +4,7 @@ from typing import Any
 
 import django_filters
 
-from cot.api.filters import ScopedFilterSet
+from cot.api.filters import IdFilter, ScopedFilterSet, StrictBooleanFilter, StrictDateTimeFilter
 from devices.models import Alarm, Device, Event, Measurement, Operation
 from devices.selectors import filter_online
 
@@ -12,7 +12,7 @@ from devices.selectors import filter_online
 class DeviceFilter(ScopedFilterSet):
     """Group, type, status, firmware version, online, and a search over id and name."""
 
-    online = django_filters.BooleanFilter(method="filter_online")
+    online = StrictBooleanFilter(method="filter_online")
     search = django_filters.CharFilter(method="filter_search")
 
     class Meta:
@@ -29,10 +29,10 @@ class DeviceFilter(ScopedFilterSet):
 
 
 class _PayloadFilter(ScopedFilterSet):
-    device = django_filters.NumberFilter(field_name="device_id")
+    device = IdFilter(field_name="device_id")
     type = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
+    since = StrictDateTimeFilter(field_name="time", lookup_expr="gte")
+    until = StrictDateTimeFilter(field_name="time", lookup_expr="lt")
 
 
 class MeasurementFilter(_PayloadFilter):
@@ -56,9 +56,9 @@ class EventFilter(_PayloadFilter):
 class AlarmFilter(ScopedFilterSet):
     """Device, type, severity, status and last-time range."""
 
-    device = django_filters.NumberFilter(field_name="device_id")
-    since = django_filters.IsoDateTimeFilter(field_name="last_time", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="last_time", lookup_expr="lt")
+    device = IdFilter(field_name="device_id")
+    since = StrictDateTimeFilter(field_name="last_time", lookup_expr="gte")
+    until = StrictDateTimeFilter(field_name="last_time", lookup_expr="lt")
 
     class Meta:
         model = Alarm

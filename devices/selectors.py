@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
     Avg,
@@ -31,27 +32,27 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from devices.device_api.validation import VALUE_BOUND
 from devices.models import Alarm, Device, Event, Measurement, Operation
+from devices.presence import DEFAULT_HEARTBEAT_SECONDS, is_online_since, online_window
 from tenants.models import Action
-
-DEFAULT_HEARTBEAT_SECONDS = 300
 
 
 def is_online(device: Device) -> bool:
-    """Seen within twice its type's heartbeat interval."""
-    if device.last_seen_at is None:
-        return False
+    """Heard within twice its type's heartbeat interval (``devices.presence``)."""
     interval = device.type.heartbeat_interval if device.type_id and device.type else DEFAULT_HEARTBEAT_SECONDS
-    return timezone.now() - device.last_seen_at <= timedelta(seconds=2 * interval)
+    return is_online_since(device.last_seen_at, interval, timezone.now())
 
 
 def filter_online(queryset: QuerySet[Device], online: bool) -> QuerySet[Device]:
-    """Devices (not) seen within twice their type's heartbeat interval, in SQL."""
+    """Devices (not) online, in SQL: the same rule as ``is_online`` (``devices.presence``)."""
     now = timezone.now()
-    type_cutoff = ExpressionWrapper(
-        Value(now) - F("type__heartbeat_interval") * timedelta(seconds=2), output_field=DateTimeField()
-    )
+    interval = F("type__heartbeat_interval")
+    lag = Least(
+        Value(settings.DEVICE_LAST_SEEN_RESOLUTION_SECONDS), Greatest(Value(1), interval / 2)
+    )  # presence.write_lag
+    window = (interval * 2 + lag) * timedelta(seconds=1)
+    type_cutoff = ExpressionWrapper(Value(now) - window, output_field=DateTimeField())
     with_type = Q(type__isnull=False, last_seen_at__gte=type_cutoff)
-    without_type = Q(type__isnull=True, last_seen_at__gte=now - timedelta(seconds=2 * DEFAULT_HEARTBEAT_SECONDS))
+    without_type = Q(type__isnull=True, last_seen_at__gte=now - online_window(DEFAULT_HEARTBEAT_SECONDS))
     condition = with_type | without_type
     return queryset.filter(condition) if online else queryset.exclude(condition)
 

@@ -405,6 +405,24 @@ def restrict_queryset(qs: Q_T, user: Any, action: str) -> Q_T:
     return restricted
 
 
+def may_view_model(user: Any, model: type[models.Model], action: str = Action.VIEW) -> bool:
+    """Whether the rules would ever let ``user`` ``action`` rows of ``model``, whether or not one exists yet.
+
+    A rule says "never" as ``qs.none()`` or as a condition nothing can match (``pk__in=[]``:
+    a role without the right); Django recognises both while compiling the restricted query,
+    so the query is compiled, never run. For payload models a constrained caller's rule
+    reads their devices first (a query); ask about ``devices.Device`` for them instead.
+    """
+    from django.core.exceptions import EmptyResultSet
+
+    rows = restrict_queryset(model._default_manager.all(), user, action)
+    try:
+        rows.query.get_compiler(using=rows.db).as_sql()
+    except EmptyResultSet:
+        return False
+    return True
+
+
 def caller_may_add(caller: Caller, model: type[models.Model]) -> bool:
     """Whether ``caller`` may create rows of ``model`` in their tenant."""
     rule = _ADD_RULES.get(model._meta.label)

@@ -136,6 +136,9 @@ class TenantScopedAdminMixin(_AdminBase):
     """Put first in every cockpit ``ModelAdmin``'s bases; see the module docstring."""
 
     form = ServiceForm
+    # Whose rules decide whether the (possibly empty) list opens; the admin's own model
+    # unless set (payload lists name devices.Device, whose rights they follow).
+    listed_for: type[models.Model] | None = None
 
     # --- reads -------------------------------------------------------------------------
 
@@ -213,9 +216,11 @@ class TenantScopedAdminMixin(_AdminBase):
         return obj.pk is not None and rows.filter(pk=obj.pk).exists()
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Someone who may add rows needs the (possibly empty) list to start from.
-        if obj is None and self.has_add_permission(request):
-            return True
+        if obj is None:
+            # The list opens to whoever may ever see such rows (or add one), also while it
+            # is empty: a new tenant's pages are there from the start, with what to do next.
+            listed = self.listed_for or self.model
+            return self.has_add_permission(request) or access.may_view_model(request.user, listed)
         return self._may(request, Action.VIEW, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -20,11 +20,15 @@ from tenants.models import Action, SupportGrant
 
 
 class SupportGrantForm(ServiceForm):
-    """What the administrator consents to: duration (≤ 24 h), scope, reason, optionally the engineer."""
+    """What the administrator consents to: duration (≤ 24 h), scope, reason, optionally the engineer.
+
+    The duration starts empty: the administrator picks it, rather than accepting the longest.
+    """
 
     class Meta:
         model = SupportGrant
         fields = ("duration_hours", "scope", "reason", "engineer_email")
+        labels = {"duration_hours": "Duration (hours)"}
 
 
 @admin.register(SupportGrant, site=cockpit)
@@ -93,7 +97,9 @@ class SupportGrantAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.Mode
         messages.success(
             request,
             format_html(
-                'Hand this link to platform support; it is shown only now: <code id="support-link">{}</code>', link
+                'Hand this link to platform support; it is shown only now: <code id="support-link">{}</code> '
+                '<button type="button" class="cockpit-copy" data-copy="#support-link" hidden>Copy link</button>',
+                link,
             ),
         )
         return grant

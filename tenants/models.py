@@ -11,6 +11,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from tenants.querysets import TenantQuerySet
 
@@ -73,6 +74,7 @@ class Tenant(models.Model):
 
     objects = TenantQuerySet.as_manager()
     tenant_lookup = "pk"
+    audit_creation_event = "tenant.create"
 
     class Meta:
         ordering = ["slug"]
@@ -148,6 +150,7 @@ class Role(models.Model):
     group = models.OneToOneField(Group, on_delete=models.PROTECT, editable=False, related_name="cot_role")
 
     objects = TenantQuerySet.as_manager()
+    audit_creation_event = "role.create"
 
     class Meta:
         ordering = ["tenant", "name"]
@@ -190,8 +193,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     role = models.ForeignKey(Role, on_delete=models.PROTECT, null=True, blank=True, related_name="members")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
+    # Part of every session's auth hash: raising it ends all of the user's sessions for
+    # good (deactivation), so a later reactivation does not revive them.
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
+    # tenants.services records the creation as "user.create"; auditlog's own would repeat it.
+    audit_creation_event = "user.create"
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
@@ -201,6 +209,16 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def _get_session_auth_hash(self, secret: Any = None) -> str:
+        # Django's hash covers the password (a change ends other sessions); the epoch adds
+        # deactivation.
+        return salted_hmac(
+            "tenants.User.get_session_auth_hash",
+            f"{self.password}:{self.session_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     def has_perm(self, perm: str, obj: Any = None) -> bool:
         # Django's superuser shortcut is switched off: rights come from tenants.access only.
@@ -281,8 +299,12 @@ class SupportGrant(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="support_grants")
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # No default: the administrator chooses how long, so the least access is never a click
+    # away from the most (a preselected 24 hours was what most grants ended up with).
     duration_hours = models.PositiveSmallIntegerField(
-        default=MAX_HOURS, validators=[MinValueValidator(1), MaxValueValidator(MAX_HOURS)]
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_HOURS)],
+        help_text=f"How long support may work in your tenant: 1 to {MAX_HOURS} hours. Choose the shortest time "
+        "the ticket needs; you can revoke the grant earlier, but never extend it.",
     )
     expires_at = models.DateTimeField(editable=False)
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)

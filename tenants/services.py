@@ -9,6 +9,7 @@ acting user and is checked.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -170,7 +171,7 @@ def _create_role_row(tenant: Tenant, name: str, kind: str, rights: list[str], de
     return role
 
 
-def _clean_rights(rights: list[str]) -> list[str]:
+def _clean_rights(rights: Sequence[str]) -> list[str]:
     bad = [r for r in rights if r not in DEVICE_GROUP_RIGHTS]
     if bad:
         allowed = ", ".join(DEVICE_GROUP_RIGHTS)
@@ -180,9 +181,9 @@ def _clean_rights(rights: list[str]) -> list[str]:
 
 @transaction.atomic
 def do_create_role(
-    *, name: str, rights: list[str], description: str = "", actor: User | None, tenant: Tenant | None = None
+    *, name: str, rights: Sequence[str] = (), description: str = "", actor: User | None, tenant: Tenant | None = None
 ) -> Role:
-    """Create a custom role carrying device-group rights."""
+    """Create a custom role carrying device-group rights (none until given some)."""
     tenant = tenant_for_add(actor, Role, tenant)
     if Role.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationError({"name": f"A role named '{name}' already exists."})
@@ -330,10 +331,15 @@ def do_update_user(user: User, changes: dict[str, Any], *, actor: User | None) -
     if unknown:
         raise ValidationError(f"Unknown user fields: {', '.join(sorted(unknown))}.")
     diff = {k: [getattr(user, k), v] for k, v in changes.items() if getattr(user, k) != v}
-    User.objects.filter(pk=user.pk).update(**changes)
+    ending = changes.get("is_active") is False and user.is_active
+    User.objects.filter(pk=user.pk).update(
+        **changes, **({"session_epoch": models.F("session_epoch") + 1} if ending else {})
+    )
     for key, value in changes.items():
         setattr(user, key, value)
     if changes.get("is_active") is False:
+        # Deactivation ends every session and token for good: reactivating a user later
+        # revives neither, they log in again.
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if diff:
         audit.record("user.update", tenant=user.tenant_id, target=user, changes=diff, actor=actor)
@@ -442,11 +448,14 @@ def do_create_support_grant(
     *,
     actor: User,
     reason: str,
-    duration_hours: int = SupportGrant.MAX_HOURS,
+    duration_hours: int,
     scope: str = "read",
     engineer_email: str = "",
 ) -> tuple[SupportGrant, str]:
-    """Consent to support access for at most 24 hours; returns the grant and its link (shown once)."""
+    """Consent to support access for at most 24 hours; returns the grant and its link (shown once).
+
+    The duration has no default: the customer chooses how long, and least is best.
+    """
     tenant = tenant_for_add(actor, SupportGrant, None)
     if not 1 <= duration_hours <= SupportGrant.MAX_HOURS:
         raise ValidationError({"duration_hours": f"Support access lasts 1 to {SupportGrant.MAX_HOURS} hours."})

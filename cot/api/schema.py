@@ -36,3 +36,59 @@ class CachedSchemaView(SpectacularAPIView):
 
     def _get_version_parameter(self, request: Request) -> None:
         return None
+
+
+# What each refusal means, for every operation that can answer it (cot.api.errors, the
+# permission class, cot.body_limits, the throttles). All error bodies are JSON objects:
+# {"detail": …} or {"field": ["message", …]}.
+ERROR_REASONS = {
+    "400": "Invalid input: the body names each field (or 'detail') and why; nothing was changed.",
+    "401": "No credential, or an invalid, expired or revoked one.",
+    "403": "Your role, token scope or support grant may never do this (the message says which).",
+    "404": "No such object within your reach (missing and another tenant's look the same).",
+    "409": "The object's state forbids the change, or it changed meanwhile; nothing was changed.",
+    "413": "The request body is larger than the server accepts (the message names the limit).",
+    "415": "Send JSON with 'Content-Type: application/json'.",
+    "429": "A rate limit was hit; the message names it and Retry-After says when to retry.",
+}
+BODY_METHODS = frozenset({"post", "put", "patch"})
+
+
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular post-processing: the error answers every operation can give, and strict request bodies.
+
+    Unknown fields are refused (``cot.api.serializers``), so request components say
+    ``additionalProperties: false``; clients generated from the schema then refuse them too.
+    """
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = {
+        "type": "object",
+        "description": "'detail' says what is wrong; for invalid input, each field names its problems.",
+        "additionalProperties": True,
+    }
+    for name, schema in components.items():
+        if name.endswith("Request") and schema.get("type") == "object":
+            schema["additionalProperties"] = False
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "query" and schema.get("type") == "string" and "enum" not in schema:
+                    schema.setdefault("minLength", 1)  # a filter given empty is a 400 (cot.api.filters)
+            codes = ["400", "401", "403", "429"]
+            if "{" in path:
+                codes.append("404")
+            if method in BODY_METHODS or method == "delete":
+                codes.append("409")
+            if method in BODY_METHODS:
+                codes += ["413", "415"]
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(
+                    code,
+                    {
+                        "description": ERROR_REASONS[code],
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                )
+    return result

@@ -1,5 +1,12 @@
-"""Serializer bases: reject what a client should not send, restrict every relation."""
+"""Serializer bases: reject what a client should not send, restrict every relation.
 
+Strict JSON types: DRF would turn ``{"name": -45378}`` into the name ``"-45378"`` and
+``{"is_active": "yes"}`` into ``True``. A value of the wrong JSON type is an error naming
+the type expected, so a client's mistake shows at once instead of being stored. Text
+holds no control characters (line breaks only in multi-line fields).
+"""
+
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,8 +17,31 @@ from rest_framework import serializers
 from tenants.models import Action
 
 
+def _multi_line(field: serializers.Field[Any, Any, Any, Any]) -> bool:
+    return field.style.get("base_template") == "textarea.html"
+
+
+def type_error(field: serializers.Field[Any, Any, Any, Any], value: Any) -> str | None:
+    """Why ``value`` (parsed JSON) does not fit ``field``'s JSON type, or ``None`` when it does."""
+    if value is None:
+        return None  # the field's own allow_null decides
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false (a JSON boolean)."
+    if isinstance(field, serializers.IntegerField | serializers.PrimaryKeyRelatedField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "Must be a whole number."
+    if isinstance(field, serializers.ListField | serializers.MultipleChoiceField):
+        return None if isinstance(value, list) else "Must be a list."
+    if isinstance(field, serializers.CharField | serializers.ChoiceField):
+        if not isinstance(value, str):
+            return "Must be text (a JSON string)."
+        allowed = "\n\r\t" if _multi_line(field) else ""
+        if any(unicodedata.category(char) == "Cc" and char not in allowed for char in value):
+            return "Control characters are not allowed" + (" (line breaks and tabs are)." if allowed else ".")
+    return None
+
+
 class StrictSerializerMixin:
-    """Unknown and read-only fields in a payload are an error, not silently dropped."""
+    """Unknown and read-only fields in a payload are an error, not silently dropped; types are strict."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
@@ -20,6 +50,9 @@ class StrictSerializerMixin:
             rejected = sorted(set(data) - writable)
             if rejected:
                 raise serializers.ValidationError({name: ["Unknown or read-only field."] for name in rejected})
+            wrong = {name: [error] for name in data if (error := type_error(fields[name], data[name])) is not None}
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)  # type: ignore[misc]
 
 

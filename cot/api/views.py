@@ -35,6 +35,9 @@ class TenantScopedViewSet(NamedThrottleMixin, viewsets.GenericViewSet[Any]):
     """
 
     access_action: str | None = None
+    # Every primary key is an integer: anything else in its place is an unknown URL (404),
+    # never a value a view or service has to parse.
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self) -> Any:
         qs: Any = super().get_queryset()

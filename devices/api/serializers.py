@@ -165,7 +165,11 @@ def with_token(issued: registration.IssuedRegistration) -> DeviceRegistration:
 class RegistrationCsvSerializer(StrictSerializer):
     """A CSV file of expected devices, as text."""
 
-    csv = serializers.CharField(max_length=2_000_000, help_text="external_id[,registration_token,type,group] per line")
+    csv = serializers.CharField(
+        max_length=2_000_000,
+        style={"base_template": "textarea.html"},  # multi-line: line breaks are allowed
+        help_text="external_id[,registration_token,type,group] per line",
+    )
 
 
 class BulkDevicesSerializer(StrictSerializer):

@@ -50,7 +50,13 @@ class DeviceGroupViewSet(ModelViewSet):
         services.do_delete_device_group(instance, actor=self.actor)
 
     @extend_schema(responses=DeviceGroupRightsSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path="rights", serializer_class=DeviceGroupRightsSerializer)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="rights",
+        serializer_class=DeviceGroupRightsSerializer,
+        pagination_class=None,  # every holder at once: a group has few
+    )
     def rights(self, request: Request, pk: Any = None) -> Response:
         group = self.get_object()
         if not manages_rights(request.user):
@@ -213,5 +219,6 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
     def status(self, request: Request, pk: Any = None) -> Response:
         serializer = AlarmStatusSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        alarm = registry.do_set_alarm_status(int(pk), serializer.validated_data["status"], actor=self.actor)
+        alarm = self.get_object()  # 404 alike for missing, out of reach, or not changeable
+        alarm = registry.do_set_alarm_status(alarm.pk, serializer.validated_data["status"], actor=self.actor)
         return Response(AlarmSerializer(alarm).data)

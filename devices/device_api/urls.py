@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from devices.device_api import views
+from devices.device_api import openapi, views
 
 urlpatterns = [
+    path("schema", openapi.schema_view, name="device-schema"),
     path("register", views.register, name="device-register"),
     path("measurements", views.measurements, name="device-measurements"),
     path("events", views.events, name="device-events"),

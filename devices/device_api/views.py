@@ -25,6 +25,7 @@ from devices.device_api import store, validation
 from devices.device_api.auth import DeviceAuthError, authenticate_device
 from devices.device_api.validation import PayloadError
 from devices.models import Device, Operation, OperationResult
+from devices.presence import type_interval, write_lag
 from devices.services.registration import RegistrationRefused, RegistrationThrottled, device_register
 from devices.services.registry import do_rotate_device_credential
 
@@ -77,7 +78,7 @@ def device_endpoint(*methods: str) -> Callable[[DeviceView], Callable[..., JsonR
             except ValidationError as exc:
                 return _error(400, exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
             if response.status_code < 400:
-                store.touch_device(device, timezone.now(), settings.DEVICE_LAST_SEEN_RESOLUTION_SECONDS)
+                store.touch_device(device, timezone.now(), write_lag(type_interval(device.type_id)))
             return response
 
         return view

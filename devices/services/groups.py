@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 import audit
-from devices.models import DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission
+from cot.exceptions import Conflict
+from devices.models import Device, DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission, DeviceRegistration
 from tenants.access import manages_rights
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, Tenant, User
 from tenants.services import access_by_id, tenant_for_add
@@ -124,9 +125,19 @@ def ancestor_ids(group: DeviceGroup) -> list[int]:
 
 @transaction.atomic
 def do_delete_device_group(group: DeviceGroup, *, actor: User | None) -> None:
-    """Delete a group and the rights granted on it."""
+    """Delete an empty group and the rights granted on it; 409 naming what is still in it."""
     if actor is not None:
         group = access_by_id(actor, DeviceGroup, group.pk, Action.DELETE)
+    # Counted, not collected: a group may hold a hundred thousand devices (decommissioned
+    # ones included: devices are never deleted), and counts say enough without naming rows.
+    in_the_way = {
+        "subgroup(s)": DeviceGroup.objects.filter(parent=group.pk).count(),
+        "device(s)": Device.objects.filter(group=group.pk).count(),
+        "registration(s)": DeviceRegistration.objects.filter(group=group.pk).count(),
+    }
+    held = [f"{count} {kind}" for kind, count in in_the_way.items() if count]
+    if held:
+        raise Conflict(f"The group still holds {', '.join(held)}: move them to another group first.")
     group.delete()
 
 

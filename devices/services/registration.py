@@ -35,6 +35,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 import audit
+from audit.context import ActorKind
 from cot import ratelimit
 from cot.exceptions import Conflict
 from cot.spreadsheet import FORMULA_STARTS
@@ -370,7 +371,13 @@ def _complete(registration: DeviceRegistration) -> RegistrationAnswer:
         if not tenant.auto_accept_registrations:
             return RegistrationAnswer(pending=True)
         registration.status, registration.accepted_at = DeviceRegistration.Status.ACCEPTED, timezone.now()
-        audit.record("registration.auto_accept", tenant=tenant, target=registration)
+        audit.record(
+            "registration.auto_accept",
+            tenant=tenant,
+            target=registration,
+            actor_kind=ActorKind.SYSTEM,
+            actor_label="system (the tenant's auto-accept policy)",
+        )
     device = Device.objects.create(
         tenant=tenant,
         external_id=registration.external_id,
@@ -382,7 +389,13 @@ def _complete(registration: DeviceRegistration) -> RegistrationAnswer:
     credential = issue_device_credential(device)
     registration.status, registration.device = DeviceRegistration.Status.COMPLETED, device
     registration.save(update_fields=["status", "device", "accepted_at"])
-    audit.record("device.credential_issue", tenant=tenant, target=device, data={"registration": registration.pk})
+    audit.record(
+        "device.credential_issue",
+        tenant=tenant,
+        target=device,
+        data={"registration": registration.pk},
+        **_registering(registration),
+    )
     return RegistrationAnswer(pending=False, device=device, credential=credential)
 
 
@@ -391,10 +404,17 @@ def _count_failure(registration: DeviceRegistration, source: str, *, throttled: 
     registration.last_failed_at = timezone.now()
     registration.save(update_fields=["failed_attempts", "last_failed_at"])
     data = {"failed_attempts": registration.failed_attempts, "source": source}
-    audit.record("registration.wrong_token", tenant=registration.tenant_id, target=registration, data=data)
+    # Whoever sent it is unknown; it claimed to be this device.
+    claimed = {"actor_kind": ActorKind.ANONYMOUS, "actor_label": f"unknown caller claiming {registration.external_id}"}
+    audit.record("registration.wrong_token", tenant=registration.tenant_id, target=registration, data=data, **claimed)
     if throttled:
         # Once per exhausted window: the calls refused while throttled are not each recorded.
-        audit.record("registration.throttled", tenant=registration.tenant_id, target=registration, data=data)
+        audit.record("registration.throttled", tenant=registration.tenant_id, target=registration, data=data, **claimed)
+
+
+def _registering(registration: DeviceRegistration) -> dict[str, str]:
+    """The audit actor of a registration call: the device, named by the id it proved with its token."""
+    return {"actor_kind": ActorKind.DEVICE, "actor_label": f"device {registration.external_id} (registering)"}
 
 
 def registrations_under_guessing(user: Any) -> QuerySet[DeviceRegistration]:

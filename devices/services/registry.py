@@ -88,9 +88,10 @@ def do_revoke_device_credential(device: Device, *, actor: User | None) -> Device
     """Remove a device's credential: its next request gets 401."""
     if actor is not None:
         device = access_by_id(actor, Device, device.pk, Action.CHANGE)
-    Device.objects.filter(pk=device.pk).update(credential_digest=None)
+    # Guarded, so revoking twice (or concurrently) records one revocation.
+    if Device.objects.filter(pk=device.pk, credential_digest__isnull=False).update(credential_digest=None):
+        audit.record("device.credential_revoke", tenant=device.tenant_id, target=device, actor=actor)
     device.credential_digest = None
-    audit.record("device.credential_revoke", tenant=device.tenant_id, target=device, actor=actor)
     return device
 
 

@@ -20,7 +20,7 @@ class SupportGrantSerializer(StrictModelSerializer):
     """A grant; ``link`` appears once, in the response that creates it."""
 
     engineer = serializers.EmailField(source="engineer_email", required=False, allow_blank=True)
-    bound_engineer = serializers.EmailField(source="engineer.email", read_only=True, default=None)
+    bound_engineer = serializers.EmailField(source="engineer.email", read_only=True, default=None, allow_null=True)
     created_by = serializers.EmailField(source="created_by.email", read_only=True)
     status = serializers.CharField(read_only=True)
 
@@ -41,6 +41,8 @@ class SupportGrantSerializer(StrictModelSerializer):
             "revoked_at",
         ]
         read_only_fields = ["created_at", "expires_at", "bound_at", "revoked_at"]
+        # The caller says how long (1 to 24 hours): no default, least of all the longest.
+        extra_kwargs = {"duration_hours": {"required": True}}
 
     def create(self, validated_data: dict[str, Any]) -> SupportGrant:
         grant, link = services.do_create_support_grant(actor=self.actor, **validated_data)

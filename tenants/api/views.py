@@ -31,6 +31,15 @@ class UserViewSet(ModelViewSet):
     serializer_class = UserSerializer
     filterset_fields = ["role", "is_active"]
 
+    @extend_schema(
+        summary="Deactivate a user",
+        description="Users are never deleted (the audit trail keeps its actors): DELETE deactivates the user, "
+        "ends their sessions and revokes their API tokens. Reactivate with PATCH is_active=true; they log in again.",
+        responses={204: None},
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().destroy(request, *args, **kwargs)
+
     def perform_destroy(self, instance: User) -> None:
         services.do_update_user(instance, {"is_active": False}, actor=self.actor)
 

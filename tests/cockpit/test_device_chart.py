@@ -137,9 +137,32 @@ def test_device_page_chart_covers_the_last_24_hours(acme, acme_admin):
     assert context["charts"][0].lines[0].values == 49
 
 
+def test_device_page_offers_an_hour_and_six_hours_with_buckets_fit_to_them(acme, acme_admin):
+    device = placed_device(acme)
+    now = START + timedelta(days=2)
+    # A device that started six hours ago and reports every 10 seconds.
+    add_measurements(device, [(now - timedelta(seconds=10 * i), float(i % 7)) for i in range(1, 6 * 360 + 1)])
+    client = cockpit_client(acme_admin)
+    with time_machine.travel(now, tick=False):
+        hour: Any = client.get(object_url(device), {"range": "1h"}).context
+        six: Any = client.get(object_url(device), {"range": "6h"}).context
+    assert [key for key, _label in hour["chart_ranges"]][:3] == ["1h", "6h", "24h"]
+    assert (hour["chart_range"], hour["chart_since"]) == ("1h", now - timedelta(hours=1))
+    (line,) = hour["charts"][0].lines
+    assert (line.buckets, line.values) == (120, 360)  # 30-second buckets of three values each
+    labels = [tick.label for tick in hour["charts"][0].x_ticks]
+    assert labels == ["23:00", "23:10", "23:20", "23:30", "23:40", "23:50", "00:00"]
+    assert (six["chart_range"], six["chart_since"]) == ("6h", now - timedelta(hours=6))
+    (line,) = six["charts"][0].lines
+    assert (line.buckets, line.values) == (180, 2160)  # 2-minute buckets
+    assert [tick.label for tick in six["charts"][0].x_ticks] == [f"{h:02d}:00" for h in (18, 19, 20, 21, 22, 23, 0)]
+
+
 @pytest.mark.parametrize(
     ("length", "first_labels"),
     [
+        (timedelta(hours=1), ["01:00", "01:10", "01:20"]),
+        (timedelta(hours=6), ["01:00", "02:00", "03:00"]),
         (timedelta(hours=24), ["03:00", "06:00", "09:00"]),
         (timedelta(days=7), ["02 Mar", "03 Mar", "04 Mar"]),
         (timedelta(days=30), ["08 Mar", "15 Mar", "22 Mar"]),

@@ -125,8 +125,15 @@ def test_business_user_cannot_handle_alarms(acme):
     assert Alarm.objects.get(pk=alarm.pk).status == "ACTIVE"
 
 
-def test_alarm_list_needs_some_visible_device(acme):
-    nobody = cockpit_client(make_user(acme, Role.Kind.STANDARD))
+def test_alarm_list_is_open_to_whoever_may_see_devices_and_to_nobody_else(acme):
+    # A Standard user without a granted group yet may see devices: an empty list, with whom to ask.
+    standard = cockpit_client(make_user(acme, Role.Kind.STANDARD))
+    response = standard.get(admin_url(Alarm, "changelist"))
+    assert response.status_code == 200 and not changelist_pks(response)
+    assert "Ask an administrator of Acme for rights on a device group" in " ".join(response.content.decode().split())
+    # A role without the right to view devices never sees alarms, empty or not.
+    blind = do_create_role(name="Badge readers", rights=[], actor=None, tenant=acme)
+    nobody = cockpit_client(make_user(acme, blind))
     assert nobody.get(admin_url(Alarm, "changelist")).status_code == 403
     index = nobody.get(reverse("cockpit:index")).content.decode()
     assert admin_url(Alarm, "changelist") not in index

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.contrib.messages import get_messages
+from django.templatetags.static import static
 
 from tenants.models import Role, SupportGrant
 from tenants.services import do_create_support_grant
@@ -22,7 +23,9 @@ class TestSupportGrantAdminIsolation(AdminIsolationChecks):
     actions = ("revoke",)
 
     def make_object(self, tenant: Any) -> Any:
-        return do_create_support_grant(actor=make_user(tenant, Role.Kind.ADMINISTRATOR), reason="TICKET-1")[0]
+        return do_create_support_grant(
+            duration_hours=24, actor=make_user(tenant, Role.Kind.ADMINISTRATOR), reason="TICKET-1"
+        )[0]
 
     def add_payload(self, tenant: Any) -> dict[str, Any]:
         return {"duration_hours": "4", "scope": "read", "reason": "TICKET-2", "engineer_email": ""}
@@ -56,6 +59,25 @@ def test_over_24_hours_is_refused_in_the_form(acme_admin):
     assert not SupportGrant.objects.exists()
 
 
+def test_the_form_preselects_no_duration_and_requires_one(acme_admin):
+    client = cockpit_client(acme_admin)
+    form = client.get(admin_url(SupportGrant, "add")).context["adminform"].form
+    assert form["duration_hours"].value() is None and form.fields["duration_hours"].required
+    response = client.post(admin_url(SupportGrant, "add"), {"scope": "read", "reason": "x"})
+    assert response.status_code == 200
+    assert "duration_hours" in response.context["adminform"].form.errors
+    assert not SupportGrant.objects.exists()
+
+
+def test_the_link_message_carries_a_copy_button(acme_admin):
+    response = cockpit_client(acme_admin).post(
+        admin_url(SupportGrant, "add"), {"duration_hours": "2", "scope": "read", "reason": "TICKET-8"}, follow=True
+    )
+    page = response.content.decode()
+    assert 'data-copy="#support-link"' in page
+    assert f'src="{static("cockpit/copy.js")}"' in page
+
+
 def test_non_administrators_cannot_grant(acme):
     user = make_user(acme, Role.Kind.STANDARD)
     client = cockpit_client(user)
@@ -64,7 +86,7 @@ def test_non_administrators_cannot_grant(acme):
 
 
 def test_engineer_sees_banner_and_activity_lists_exactly_their_actions(acme, acme_admin, provider):
-    grant, link = do_create_support_grant(actor=acme_admin, reason="TICKET-4")
+    grant, link = do_create_support_grant(duration_hours=24, actor=acme_admin, reason="TICKET-4")
     engineer = make_user(provider, Role.Kind.SUPPORT)
     session = verified_client(engineer)
     assert session.post("/support/enter/", {"secret": link.partition("#")[2]}).status_code == 302
@@ -78,7 +100,7 @@ def test_engineer_sees_banner_and_activity_lists_exactly_their_actions(acme, acm
 
 
 def test_grant_page_counts_the_engineers_recorded_actions(acme, acme_admin, provider):
-    grant, link = do_create_support_grant(actor=acme_admin, reason="TICKET-5")
+    grant, link = do_create_support_grant(duration_hours=24, actor=acme_admin, reason="TICKET-5")
     engineer = verified_client(make_user(provider, Role.Kind.SUPPORT))
     assert engineer.post("/support/enter/", {"secret": link}).status_code == 302  # the whole link pasted
     engineer.get("/cockpit/")

@@ -3,22 +3,14 @@
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from devices.models import DeviceGroup
 from tenants.models import Role, SupportGrant
-from tests.factories import make_group, make_tenant, make_user, verified_client
+from tests.e2e.pages import signed_in_page
+from tests.factories import make_group, make_tenant, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def signed_in_page(browser: Browser, live_server: Any, user: Any) -> Page:
-    """A browser already past the two-factor login (tested on its own in test_two_factor_login)."""
-    session = verified_client(user).cookies["sessionid"].value
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1100, "height": 800})
-    context.set_default_timeout(15_000)
-    context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-    return context.new_page()
 
 
 def test_grant_open_banner_browse_revoke_refused(browser: Browser, live_server: Any) -> None:

@@ -4,19 +4,18 @@ Runs in real time against the live server: the test computes codes the way an
 authenticator app does from the key shown on the enrolment page.
 """
 
-import os
 import time
 from base64 import b32decode
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django_otp.oath import TOTP, hotp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
 from tenants.forms import BAD_CODE_MESSAGE
+from tests.e2e.pages import screenshot_dir
 from tests.factories import PASSWORD, make_tenant, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -46,18 +45,6 @@ def refused_code(key: bytes) -> str:
     now = time.time()
     near = {code_at(key, now + offset * STEP) for offset in range(-4, 5)}
     return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in near)
-
-
-def screenshot_dir(tmp_path: Path) -> Path:
-    """docs/img when refreshing the documentation (COT_SCREENSHOTS=1), else a temporary folder.
-
-    A normal test run must not rewrite tracked images: each run shows another QR code.
-    """
-    if os.environ.get("COT_SCREENSHOTS"):
-        target = Path(settings.BASE_DIR) / "docs" / "img"
-        target.mkdir(parents=True, exist_ok=True)
-        return target
-    return tmp_path
 
 
 def log_in_with_password(page: Page, email: str) -> None:

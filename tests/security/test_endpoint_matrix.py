@@ -28,7 +28,7 @@ def _api_patterns(resolver: Any = None, prefix: str = "") -> list[tuple[str, Any
 
 
 def _concrete_url(route: str) -> str:
-    return "/" + route.replace("(?P<pk>[^/.]+)", "1").replace("^", "").replace("$", "")
+    return "/" + route.replace("(?P<pk>[0-9]+)", "1").replace("^", "").replace("$", "")
 
 
 def test_every_api_view_uses_the_access_layer_base():

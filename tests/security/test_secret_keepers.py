@@ -72,7 +72,7 @@ def test_users_with_change_rights_get_no_secrets(acme, scene, kind):
 def test_support_engineers_get_no_secrets_even_under_a_write_grant(acme, acme_admin, provider, scene):
     do_update_tenant_policy(provider, {"session_idle_minutes": 720})
     engineer = make_user(provider, Role.Kind.SUPPORT)
-    _, link = do_create_support_grant(actor=acme_admin, reason="T-1", scope="write")
+    _, link = do_create_support_grant(duration_hours=24, actor=acme_admin, reason="T-1", scope="write")
     client = verified_client(engineer)
     assert client.post("/support/enter/", {"secret": link}).status_code == 302
     assert client.get(f"/api/v1/devices/{scene['device'].pk}/").status_code == 200  # inside the tenant

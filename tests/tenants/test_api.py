@@ -246,9 +246,30 @@ def test_page_size_is_bounded(acme, acme_admin, monkeypatch):
     monkeypatch.setattr(IdCursorPagination, "max_page_size", 2)
     for _ in range(3):
         make_group(acme)
-    body = api_client(acme_admin).get("/api/v1/device-groups/?page_size=100000").json()
+    client = api_client(acme_admin)
+    body = client.get("/api/v1/device-groups/?page_size=2").json()
     assert len(body["results"]) == 2
     assert body["next"]
+    # Beyond the bound, or not a whole number: a 400 that says what is allowed, never silently ignored.
+    for bad in ("100000", "0", "-1", "ten", "", "1.5"):
+        response = client.get("/api/v1/device-groups/", {"page_size": bad})
+        assert response.status_code == 400, bad
+        assert "from 1 to 2" in response.json()["page_size"][0]
+
+
+def test_a_cursor_the_api_did_not_hand_out_is_a_400(acme, acme_admin):
+    import base64
+
+    client = api_client(acme_admin)
+    for cursor in (
+        "garbage",
+        base64.b64encode(b"p=abc").decode(),
+        base64.b64encode(b"p=99999999999999999999999").decode(),
+    ):
+        for url in ("/api/v1/device-groups/", "/api/v1/measurements/"):
+            response = client.get(url, {"cursor": cursor})
+            assert response.status_code == 400, (url, cursor, response.status_code)
+            assert "cursor" in response.json()
 
 
 def test_token_rate_limit_names_the_limit_and_sets_retry_after(acme, acme_admin):

@@ -11,7 +11,7 @@ from audit.models import AuditEntry
 from audit.request_meta import client_ip
 from tenants.models import Role, Tenant
 from tenants.services import do_set_tenant_status, do_update_tenant_policy
-from tests.factories import make_user
+from tests.factories import make_user, verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +82,19 @@ def test_audit_entries_carry_the_source_address(acme, acme_admin, settings):
     )
     entry = AuditEntry.objects.filter(event="model.create", tenant=acme).latest("pk")
     assert entry.remote_addr == "203.0.113.9"
+
+
+def test_reactivating_a_user_does_not_revive_their_old_session(acme, acme_admin):
+    from tenants.services import do_update_user
+
+    user = make_user(acme, Role.Kind.STANDARD)
+    client = verified_client(user)
+    assert client.get("/api/v1/me/").status_code == 200
+    do_update_user(user, {"is_active": False}, actor=acme_admin)
+    do_update_user(user, {"is_active": True}, actor=acme_admin)
+    assert client.get("/api/v1/me/").status_code in (401, 403)
+    response = client.get("/cockpit/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    # A fresh login works as usual.
+    user.refresh_from_db()
+    assert verified_client(user).get("/api/v1/me/").status_code == 200

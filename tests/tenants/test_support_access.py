@@ -49,7 +49,7 @@ class TestSupportGrantIsolation(TenantIsolationChecks):
 
     def make_object(self, tenant: Any) -> Any:
         admin = make_user(tenant, Role.Kind.ADMINISTRATOR)
-        return do_create_support_grant(actor=admin, reason="other tenant")[0]
+        return do_create_support_grant(duration_hours=24, actor=admin, reason="other tenant")[0]
 
     def create_payload(self, tenant: Any) -> dict[str, Any]:
         return {"reason": "TICKET-9", "duration_hours": 4}
@@ -64,7 +64,8 @@ class TestSupportGrantIsolation(TenantIsolationChecks):
 
 def test_admin_creates_grant_with_link_shown_once(acme_admin):
     client = api_client(acme_admin)
-    response = client.post("/api/v1/support-grants/", {"reason": "TICKET-7", "scope": "write"}, format="json")
+    payload = {"reason": "TICKET-7", "scope": "write", "duration_hours": 24}
+    response = client.post("/api/v1/support-grants/", payload, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert "/support/enter/#cot_sgl_" in body["link"]
@@ -86,6 +87,14 @@ def test_grant_over_24_hours_or_under_one_is_refused(acme_admin, hours):
     assert not SupportGrant.objects.exists()
 
 
+def test_grant_without_a_duration_is_refused(acme_admin):
+    # Nothing is preselected, least of all the longest: the administrator says how long.
+    response = api_client(acme_admin).post("/api/v1/support-grants/", {"reason": "x"}, format="json")
+    assert response.status_code == 400
+    assert "duration_hours" in response.json()
+    assert not SupportGrant.objects.exists()
+
+
 def test_database_refuses_a_grant_longer_than_24_hours(acme_admin, grant_link):
     from django.db import IntegrityError, transaction
 
@@ -96,7 +105,7 @@ def test_database_refuses_a_grant_longer_than_24_hours(acme_admin, grant_link):
 
 def test_only_administrators_grant(acme):
     user = make_user(acme, Role.Kind.STANDARD)
-    response = api_client(user).post("/api/v1/support-grants/", {"reason": "x"}, format="json")
+    response = api_client(user).post("/api/v1/support-grants/", {"reason": "x", "duration_hours": 1}, format="json")
     assert response.status_code == 403
 
 
@@ -138,7 +147,7 @@ def test_read_grant_blocks_writes_and_write_grant_allows_them(acme, acme_admin, 
     open_link(client, link)
     response = client.patch(f"/api/v1/device-groups/{group.pk}/", {"name": "x"}, content_type="application/json")
     assert response.status_code == 403
-    _, write_link = do_create_support_grant(actor=acme_admin, reason="T-2", scope="write")
+    _, write_link = do_create_support_grant(duration_hours=24, actor=acme_admin, reason="T-2", scope="write")
     writer = verified_client(make_user(engineer.tenant, Role.Kind.SUPPORT))
     open_link(writer, write_link)
     response = writer.patch(f"/api/v1/device-groups/{group.pk}/", {"name": "fixed"}, content_type="application/json")
@@ -146,14 +155,14 @@ def test_read_grant_blocks_writes_and_write_grant_allows_them(acme, acme_admin, 
 
 
 def test_write_grant_never_manages_users_roles_tokens_or_grants(acme, acme_admin, engineer):
-    _, link = do_create_support_grant(actor=acme_admin, reason="T-3", scope="write")
+    _, link = do_create_support_grant(duration_hours=24, actor=acme_admin, reason="T-3", scope="write")
     client = verified_client(engineer)
     open_link(client, link)
     assert client.get("/api/v1/users/").status_code == 200  # seeing is allowed
     for url, payload in (
         ("/api/v1/users/", {"email": "x@acme.test"}),
         ("/api/v1/roles/", {"name": "x", "rights": ["view"]}),
-        ("/api/v1/support-grants/", {"reason": "more time"}),
+        ("/api/v1/support-grants/", {"reason": "more time", "duration_hours": 1}),
         ("/api/v1/tokens/", {"name": "x", "scope": "read"}),
     ):
         assert client.post(url, payload, content_type="application/json").status_code == 403, url
@@ -175,7 +184,9 @@ def test_link_reuse_by_another_engineer_is_refused(provider, engineer, grant_lin
 
 
 def test_link_for_a_named_engineer_refuses_others(acme_admin, provider, engineer):
-    _, link = do_create_support_grant(actor=acme_admin, reason="T", engineer_email="someone.else@platform.test")
+    _, link = do_create_support_grant(
+        duration_hours=24, actor=acme_admin, reason="T", engineer_email="someone.else@platform.test"
+    )
     assert open_link(verified_client(engineer), link).status_code == 404
 
 
@@ -212,8 +223,8 @@ def test_with_two_grants_only_the_current_sessions_tenant_is_reachable(
     acme, globex, globex_admin, acme_admin, engineer
 ):
     acme_group, globex_group = make_group(acme), make_group(globex)
-    _, acme_link = do_create_support_grant(actor=acme_admin, reason="A")
-    _, globex_link = do_create_support_grant(actor=globex_admin, reason="G")
+    _, acme_link = do_create_support_grant(duration_hours=24, actor=acme_admin, reason="A")
+    _, globex_link = do_create_support_grant(duration_hours=24, actor=globex_admin, reason="G")
     client = verified_client(engineer)
     open_link(client, acme_link)
     assert [g["id"] for g in groups_seen(client).json()["results"]] == [acme_group.pk]
@@ -223,7 +234,7 @@ def test_with_two_grants_only_the_current_sessions_tenant_is_reachable(
 
 
 def test_activity_lists_exactly_the_engineers_actions(acme, acme_admin, engineer):
-    grant, link = do_create_support_grant(actor=acme_admin, reason="T", scope="write")
+    grant, link = do_create_support_grant(duration_hours=24, actor=acme_admin, reason="T", scope="write")
     group = make_group(acme)
     client = verified_client(engineer)
     open_link(client, link)
