@@ -34,7 +34,7 @@ bench: $(STAMP)
 # schedule, and the audit checkpoints of the old chains (they would name entries that are
 # gone). The virtualenv stays. It stops nothing: end `make run` (Ctrl-C) first.
 reset-demo:
-	@if [ -e var/pg/postmaster.pid ]; then echo "PostgreSQL of make run is still running: stop make run (Ctrl-C) first."; exit 1; fi
+	@if [ -e var/pg/postmaster.pid ] || [ -e var/redis/redis.pid ]; then echo "make run is still running (PostgreSQL or Redis): stop it (Ctrl-C) first."; exit 1; fi
 	bash -c 'source scripts/services.sh && remove_postgres var/pg'
 	rm -rf var/redis var/simulator var/celerybeat-schedule var/audit-checkpoints
 

@@ -189,6 +189,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "cot.api.errors.exception_handler",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
+    # JSON only: no ?format= switch (it answered 404 for unknown formats, undocumented).
+    "URL_FORMAT_OVERRIDE": None,
 }
 API_MAX_PAGE_SIZE = 500
 # Token-bucket rate limits per scope and window; each tenant may override them

@@ -157,6 +157,16 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def delete_object(self, request: HttpRequest, obj: DeviceGroup) -> None:
         services.do_delete_device_group(obj, actor=acting_user(request))
 
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> Any:
+        # Say what the API says (409: what is in the way), instead of Django's confirmation
+        # page listing the protected rows as if it were a matter of permissions.
+        group = self.get_object(request, unquote(object_id))
+        conflict = services.deletion_conflict(group) if self.has_delete_permission(request, group) else None
+        if conflict is not None:
+            self.message_user(request, " ".join(conflict.messages), messages.ERROR)
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:devices_devicegroup_change", args=(group.pk,)))
+        return super().delete_view(request, object_id, extra_context)
+
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         # Django names every protected row (subgroups, devices, registrations), including
         # ones the caller cannot see; say only how many of each kind stand in the way.

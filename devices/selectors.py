@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
     Avg,
+    BigIntegerField,
     Case,
     Count,
     DateTimeField,
@@ -26,7 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Greatest, Least
+from django.db.models.functions import Cast, Greatest, Least
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -45,7 +46,7 @@ def is_online(device: Device) -> bool:
 def filter_online(queryset: QuerySet[Device], online: bool) -> QuerySet[Device]:
     """Devices (not) online, in SQL: the same rule as ``is_online`` (``devices.presence``)."""
     now = timezone.now()
-    interval = F("type__heartbeat_interval")
+    interval = Cast(F("type__heartbeat_interval"), BigIntegerField())  # no int4 overflow in 2 * interval
     lag = Least(
         Value(settings.DEVICE_LAST_SEEN_RESOLUTION_SECONDS), Greatest(Value(1), interval / 2)
     )  # presence.write_lag

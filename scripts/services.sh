@@ -78,13 +78,28 @@ pg_abspath() {
   printf '%s/%s\n' "$(realpath -m "$(dirname "$1")")" "$(basename "$1")"
 }
 
-# pg_link_home DATADIR: the relocated home DATADIR links to, if it is such a link (a home
-# carries an `origin` note, so a link of the user's own to elsewhere is never taken for one).
+# pg_link_home DATADIR: the relocated home DATADIR links to, if it is this DATADIR's own (its
+# `origin` note names DATADIR): a link of the user's own to elsewhere, or a link copied along
+# with a checkout and still pointing at the other checkout's cluster, is never taken for one.
 pg_link_home() {
+  local home abs
+  [ -L "$1" ] || return 0
+  abs="$(pg_abspath "$1")"
+  home="$(dirname "$(realpath -m "$1")")"
+  if { [ -f "$home/origin" ] && [ "$(cat "$home/origin")" = "$abs" ]; } || [ "$home" = "$(pg_relocated_home "$abs")" ]; then
+    printf '%s\n' "$home"
+  fi
+}
+
+# pg_refuse_foreign_link DATADIR: die when DATADIR links to the relocated cluster of another
+# checkout (a copied checkout): using or removing it would touch the other one's data.
+pg_refuse_foreign_link() {
   local home
   [ -L "$1" ] || return 0
   home="$(dirname "$(realpath -m "$1")")"
-  if [ -f "$home/origin" ] || [ "$home" = "$(pg_relocated_home "$1")" ]; then printf '%s\n' "$home"; fi
+  if [ -f "$home/origin" ] && [ -z "$(pg_link_home "$1")" ]; then
+    die "$1 links to the PostgreSQL data of $(cat "$home/origin"), another checkout. Remove the link ($1) to get a cluster of this checkout's own."
+  fi
 }
 
 # pg_prepare_home DATADIR HOME: create (or re-create) the relocated HOME for DATADIR, readable
@@ -139,6 +154,7 @@ pg_prepare_data_dir() {
   fi
   id -u postgres >/dev/null 2>&1 \
     || die "PostgreSQL refuses to run as root and there is no postgres system user (the postgresql package creates it). Install postgresql, or set DATABASE_URL."
+  pg_refuse_foreign_link "$abs"
   if [ ! -L "$abs" ]; then
     mkdir -p "$(dirname "$abs")" 2>/dev/null || die "Cannot create $(dirname "$abs") for the PostgreSQL data."
     as_pg_user test -x "$(dirname "$abs")" || pg_relocate "$abs"

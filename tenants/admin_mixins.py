@@ -32,6 +32,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.functional import LazyObject
 
+from cot.text import text_problem
 from tenants import access
 from tenants.models import Action, User
 from tenants.querysets import TenantQuerySet
@@ -84,12 +85,24 @@ def report_service_error(form: forms.BaseForm, error: ValidationError) -> None:
 
 
 class ServiceForm(forms.ModelForm):
-    """Base form of cockpit admins: validates input, and shows what a service refused."""
+    """Base form of cockpit admins: validates input, and shows what a service refused.
+
+    Text follows the API's rule (``cot.text``): no control or direction characters, line
+    breaks only in multi-line fields.
+    """
 
     service_error: ValidationError | None = None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        for name, value in list(cleaned.items()):
+            widget = self.fields[name].widget if name in self.fields else None
+            # Secrets (passwords, tokens) are checked by their own rules, never shown anyway.
+            if isinstance(value, str) and widget is not None and not isinstance(widget, forms.PasswordInput):
+                multi_line = isinstance(widget, forms.Textarea)
+                problem = text_problem(value, multi_line=multi_line)
+                if problem is not None:
+                    self.add_error(name, problem)
         if self.service_error is not None:
             report_service_error(self, self.service_error)
         return cleaned

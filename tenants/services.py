@@ -86,9 +86,10 @@ def do_create_tenant(*, slug: str, name: str, provider: bool = False, actor: Use
     tenant = Tenant(slug=slug, name=name, kind=Tenant.Kind.PROVIDER if provider else Tenant.Kind.CUSTOMER)
     tenant.full_clean()
     tenant.save()
-    for role_name, kind in PROVIDER_BUILTIN_ROLES if provider else CUSTOMER_BUILTIN_ROLES:
+    roles = PROVIDER_BUILTIN_ROLES if provider else CUSTOMER_BUILTIN_ROLES
+    for role_name, kind in roles:
         _create_role_row(tenant, role_name, kind, rights=[])
-    audit.record("tenant.create", tenant=tenant, target=tenant, actor=actor)
+    audit.record("tenant.create", tenant=tenant, target=tenant, data={"roles": [n for n, _ in roles]}, actor=actor)
     return tenant
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views import defaults
@@ -30,6 +31,9 @@ class ConflictError(exceptions.APIException):
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus: service-layer ``ValidationError`` becomes a 400 with field errors, ``Conflict`` a 409."""
+    if isinstance(exc, ProtectedError | RestrictedError):
+        # A service should have said what is in the way (409 with counts); never a 500 if one did not.
+        exc = ConflictError({"detail": ["Other records still refer to this one; nothing was deleted."]})
     if isinstance(exc, DjangoValidationError):
         detail: Any = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = ConflictError(detail) if isinstance(exc, Conflict) else exceptions.ValidationError(detail)

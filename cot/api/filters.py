@@ -48,10 +48,13 @@ class StrictDateTimeField(forms.Field):
     def to_python(self, value: Any) -> datetime | None:
         if value in (None, ""):
             return None
+        text = str(value).strip()
         try:
-            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise forms.ValidationError("An ISO 8601 date-time such as 2026-11-30T08:00:00Z.") from None
+            # %% because django-filter formats messages with %; it shows as %2B.
+            hint = " A '+' in a query string must be written %%2B." if " " in text else ""
+            raise forms.ValidationError(f"An ISO 8601 date-time such as 2026-11-30T08:00:00Z.{hint}") from None
         if moment.tzinfo is None:
             raise forms.ValidationError("Give the time zone too, for example 2026-11-30T08:00:00Z.")
         try:

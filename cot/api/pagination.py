@@ -7,6 +7,9 @@ silently ignored and never a database error.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Any
 
 from django.conf import settings
@@ -34,13 +37,19 @@ class IdCursorPagination(CursorPagination):
         if raw is None:
             assert self.page_size is not None  # REST_FRAMEWORK["PAGE_SIZE"]
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        if not re.fullmatch(r"[0-9]{1,6}", raw) or not 1 <= int(raw) <= self.max_page_size:
             raise ValidationError({self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]})
         return int(raw)
 
     def decode_cursor(self, request: Request) -> Cursor | None:
-        if request.query_params.get(self.cursor_query_param) == "":
-            raise ValidationError({self.cursor_query_param: [INVALID_CURSOR]})
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is not None:
+            try:  # DRF's own decoding would drop characters outside base64 and go on
+                base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValidationError({self.cursor_query_param: [INVALID_CURSOR]}) from None
+            if not encoded:
+                raise ValidationError({self.cursor_query_param: [INVALID_CURSOR]})
         try:
             cursor = super().decode_cursor(request)
         except NotFound:

@@ -44,6 +44,7 @@ class CachedSchemaView(SpectacularAPIView):
 ERROR_REASONS = {
     "400": "Invalid input: the body names each field (or 'detail') and why; nothing was changed.",
     "401": "No credential, or an invalid, expired or revoked one.",
+    "406": "The API answers JSON only: accept application/json.",
     "403": "Your role, token scope or support grant may never do this (the message says which).",
     "404": "No such object within your reach (missing and another tenant's look the same).",
     "409": "The object's state forbids the change, or it changed meanwhile; nothing was changed.",
@@ -75,7 +76,9 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                 schema = parameter.get("schema", {})
                 if parameter.get("in") == "query" and schema.get("type") == "string" and "enum" not in schema:
                     schema.setdefault("minLength", 1)  # a filter given empty is a 400 (cot.api.filters)
-            codes = ["400", "401", "403", "429"]
+            # 400 where the request carries input: parameters, a path id or a body.
+            has_input = bool(operation.get("parameters")) or "requestBody" in operation or "{" in path
+            codes = ["400", "401", "403", "406", "429"] if has_input else ["401", "403", "406", "429"]
             if "{" in path:
                 codes.append("404")
             if method in BODY_METHODS or method == "delete":

@@ -3,10 +3,9 @@
 Strict JSON types: DRF would turn ``{"name": -45378}`` into the name ``"-45378"`` and
 ``{"is_active": "yes"}`` into ``True``. A value of the wrong JSON type is an error naming
 the type expected, so a client's mistake shows at once instead of being stored. Text
-holds no control characters (line breaks only in multi-line fields).
+holds no control or direction characters (``cot.text``).
 """
 
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cot.text import text_problem
 from tenants.models import Action
 
 
@@ -34,9 +34,7 @@ def type_error(field: serializers.Field[Any, Any, Any, Any], value: Any) -> str 
     if isinstance(field, serializers.CharField | serializers.ChoiceField):
         if not isinstance(value, str):
             return "Must be text (a JSON string)."
-        allowed = "\n\r\t" if _multi_line(field) else ""
-        if any(unicodedata.category(char) == "Cc" and char not in allowed for char in value):
-            return "Control characters are not allowed" + (" (line breaks and tabs are)." if allowed else ".")
+        return text_problem(value, multi_line=_multi_line(field))
     return None
 
 

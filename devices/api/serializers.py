@@ -59,6 +59,7 @@ class DeviceSerializer(StrictModelSerializer):
 
     type = ScopedRelatedField(DeviceType, required=False, allow_null=True)
     group = ScopedRelatedField(DeviceGroup, required=False, allow_null=True)
+    attributes = serializers.DictField(required=False, help_text="A JSON object of at most 4 KiB.")
     online = serializers.SerializerMethodField()
     location = serializers.SerializerMethodField()
 

@@ -160,12 +160,13 @@ class DeviceRegistrationViewSet(ReadCreateViewSet):
         accepted = registration.do_accept_registration(self.get_object(), actor=self.actor)
         return Response(self.get_serializer(accepted).data)
 
-    @extend_schema(request=RegistrationCsvSerializer, responses=DeviceRegistrationSerializer(many=True))
-    @action(detail=False, methods=["post"])
+    @extend_schema(request=RegistrationCsvSerializer, responses={201: DeviceRegistrationSerializer(many=True)})
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])  # answers what it created
     def csv(self, request: Request) -> Response:
         serializer = RegistrationCsvSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        issued = registration.do_bulk_register(serializer.validated_data["csv"].splitlines(), actor=self.actor)
+        lines = serializer.validated_data["csv"].splitlines()
+        issued = registration.do_bulk_register(lines, actor=self.actor, source="csv")
         created = [with_token(one) for one in issued]
         return Response(self.get_serializer(created, many=True).data, status=201)
 

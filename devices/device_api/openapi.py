@@ -15,13 +15,14 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
 from devices.device_api import validation
-from devices.device_api.views import OPERATION_TRANSITIONS
+from devices.device_api.views import MESSAGE_LENGTH, OPERATION_TRANSITIONS
 
 JSON = "application/json"
 NAME = {"type": "string", "pattern": f"^{validation.NAME.pattern}$", "description": "Letters, digits or . _ : -"}
 TIME = {
     "type": "string",
     "format": "date-time",
+    "nullable": True,
     "description": "ISO 8601 with a time zone, from 1970 to a few minutes ahead of the server's clock; "
     "the server's time when left out.",
 }
@@ -69,7 +70,12 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 def _operation(
-    summary: str, *, body: dict[str, Any] | None, ok: tuple[int, dict[str, Any]], errors: tuple[int, ...]
+    summary: str,
+    *,
+    body: dict[str, Any] | None,
+    ok: tuple[int, dict[str, Any]],
+    errors: tuple[int, ...],
+    body_required: bool = True,
 ) -> dict[str, Any]:
     status, schema = ok
     operation: dict[str, Any] = {
@@ -77,7 +83,7 @@ def _operation(
         "responses": {str(status): {"description": "OK", "content": {JSON: {"schema": schema}}}, **_errors(*errors)},
     }
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+        operation["requestBody"] = {"required": body_required, "content": {JSON: {"schema": body}}}
     return operation
 
 
@@ -123,7 +129,11 @@ def document() -> dict[str, Any]:
                 "type": NAME,
                 "series": NAME,
                 "value": {"type": "number", "minimum": -validation.VALUE_BOUND, "maximum": validation.VALUE_BOUND},
-                "unit": {"type": "string", "maxLength": 16, "description": "No control characters or backslash."},
+                "unit": {
+                    "type": "string",
+                    "pattern": f"^{validation.UNIT.pattern}$",
+                    "description": "At most 16 characters, no control characters or backslash.",
+                },
             },
             ["type", "series", "value"],
         ),
@@ -224,9 +234,10 @@ def document() -> dict[str, Any]:
         "/heartbeat": {
             "post": _operation(
                 "Proof of life, optionally with the running firmware version (an empty body is fine).",
-                body=_object({"firmware_version": {"type": "string", "maxLength": 64}}, []),
+                body=_object({"firmware_version": {"type": "string", "maxLength": 64, "nullable": True}}, []),
                 ok=(200, _object({"status": {"type": "string", "enum": ["ok"]}}, ["status"])),
                 errors=DEVICE_ERRORS,
+                body_required=False,
             )
         },
         "/operations": {
@@ -262,7 +273,7 @@ def document() -> dict[str, Any]:
                     body=_object(
                         {
                             "status": {"type": "string", "enum": sorted(OPERATION_TRANSITIONS)},
-                            "message": {"type": "string", "maxLength": 1000},
+                            "message": {"type": "string", "maxLength": MESSAGE_LENGTH},
                         },
                         ["status"],
                     ),

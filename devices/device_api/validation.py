@@ -130,6 +130,13 @@ def _text(item: dict[str, Any], field: str, errors: dict[str, str], limit: int =
     return value
 
 
+def attributes_problem(attributes: Any) -> str | None:
+    """Why ``attributes`` (of an event or a device) cannot be stored, or ``None``."""
+    if not isinstance(attributes, dict) or not _storable_json(attributes) or len(json.dumps(attributes)) > 4096:
+        return f"An object of at most 4 KiB, nested at most {MAX_NESTING} deep, without NUL."
+    return None
+
+
 def _storable_json(value: dict[str, Any]) -> bool:
     """No NUL in any key or string (jsonb refuses it), nested at most ``MAX_NESTING`` deep.
 
@@ -190,8 +197,9 @@ def event(item: dict[str, Any], clock: Clock, errors: dict[str, str]) -> tuple[A
     """``(time, type, text, attributes)``."""
     _unknown(item, EVENT_FIELDS, errors)
     attributes = item.get("attributes", {})
-    if not isinstance(attributes, dict) or not _storable_json(attributes) or len(json.dumps(attributes)) > 4096:
-        errors["attributes"] = f"An object of at most 4 KiB, nested at most {MAX_NESTING} deep, without NUL."
+    problem = attributes_problem(attributes)
+    if problem is not None:
+        errors["attributes"] = problem
     return (
         _time(item.get("time"), errors, clock),
         _name(item, "type", errors),
@@ -204,7 +212,7 @@ def alarm(item: dict[str, Any], clock: Clock, errors: dict[str, str]) -> tuple[A
     """``(time, type, severity, text)``."""
     _unknown(item, ALARM_FIELDS, errors)
     severity = item.get("severity")
-    if severity not in SEVERITIES:
+    if not isinstance(severity, str) or severity not in SEVERITIES:  # {} or [] are not hashable
         errors["severity"] = f"One of {', '.join(sorted(SEVERITIES))}."
     return (_time(item.get("time"), errors, clock), _name(item, "type", errors), severity, _text(item, "text", errors))
 

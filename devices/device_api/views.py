@@ -206,6 +206,8 @@ def pending_operations(request: HttpRequest, device: Device, payload: Any) -> Js
     return JsonResponse({"operations": [{"id": op.pk, "kind": op.kind, "parameters": op.parameters} for op in rows]})
 
 
+# What a failure report may say: Operation.failure_reason holds this much.
+MESSAGE_LENGTH = Operation._meta.get_field("failure_reason").max_length or 500
 OPERATION_TRANSITIONS: dict[str, set[str]] = {
     Operation.Status.EXECUTING: {Operation.Status.PENDING},
     Operation.Status.SUCCESSFUL: {Operation.Status.PENDING, Operation.Status.EXECUTING},
@@ -219,10 +221,10 @@ def operation_status(request: HttpRequest, device: Device, payload: Any, operati
     if not isinstance(payload, dict) or payload.keys() - {"status", "message"}:
         raise PayloadError({"detail": 'Send {"status": …, "message": …}.'})
     status, message = payload.get("status"), payload.get("message", "")
-    if status not in OPERATION_TRANSITIONS:
+    if not isinstance(status, str) or status not in OPERATION_TRANSITIONS:
         raise PayloadError({"status": "One of EXECUTING, SUCCESSFUL, FAILED."})
-    if not validation.plain_text(message, 1000):
-        raise PayloadError({"message": "Text of at most 1000 characters, without NUL."})
+    if not validation.plain_text(message, MESSAGE_LENGTH):
+        raise PayloadError({"message": f"Text of at most {MESSAGE_LENGTH} characters, without NUL."})
     with transaction.atomic():
         operation = Operation.objects.select_for_update().filter(pk=operation_id, device=device).first()
         if operation is None:

@@ -1,6 +1,7 @@
 """The device registry. Device groups carry the per-object rights that devices inherit."""
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -51,7 +52,11 @@ class DeviceType(models.Model):
     certified = models.BooleanField(default=False)
     certification_notes = models.TextField(blank=True)
     # Seconds between heartbeats; a device silent for twice this long counts as offline.
-    heartbeat_interval = models.PositiveIntegerField(default=300)
+    heartbeat_interval = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 3600)],
+        help_text="Seconds, from 1 to a week.",
+    )
 
     objects = TenantQuerySet.as_manager()
 
@@ -98,6 +103,8 @@ class Device(models.Model):
 
     objects = TenantQuerySet.as_manager()
     secret_fields = ("credential_digest",)
+    # Devices are created by registration, recorded as "device.credential_issue" naming the device.
+    audit_creation_event = "device.credential_issue"
 
     class Meta:
         ordering = ["tenant", "external_id"]

@@ -5,6 +5,7 @@ credentials, decommissioning, operations, alarms) and ``registration``.
 """
 
 from devices.services.groups import (
+    deletion_conflict,
     do_create_device_group,
     do_delete_device_group,
     do_set_device_group_rights,
@@ -13,6 +14,7 @@ from devices.services.groups import (
 )
 
 __all__ = [
+    "deletion_conflict",
     "do_create_device_group",
     "do_delete_device_group",
     "do_set_device_group_rights",

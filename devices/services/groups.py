@@ -124,20 +124,34 @@ def ancestor_ids(group: DeviceGroup) -> list[int]:
 
 
 @transaction.atomic
-def do_delete_device_group(group: DeviceGroup, *, actor: User | None) -> None:
-    """Delete an empty group and the rights granted on it; 409 naming what is still in it."""
-    if actor is not None:
-        group = access_by_id(actor, DeviceGroup, group.pk, Action.DELETE)
-    # Counted, not collected: a group may hold a hundred thousand devices (decommissioned
-    # ones included: devices are never deleted), and counts say enough without naming rows.
+def deletion_conflict(group: DeviceGroup) -> Conflict | None:
+    """What keeps ``group`` from being deleted, as the 409 to answer, or ``None`` when it is empty.
+
+    Counted, not collected: a group may hold a hundred thousand devices (decommissioned
+    ones included: devices are never deleted), and counts say enough without naming rows.
+    """
     in_the_way = {
         "subgroup(s)": DeviceGroup.objects.filter(parent=group.pk).count(),
         "device(s)": Device.objects.filter(group=group.pk).count(),
         "registration(s)": DeviceRegistration.objects.filter(group=group.pk).count(),
     }
     held = [f"{count} {kind}" for kind, count in in_the_way.items() if count]
-    if held:
-        raise Conflict(f"The group still holds {', '.join(held)}: move them to another group first.")
+    if not held:
+        return None
+    return Conflict(f"The group still holds {', '.join(held)}: move them to another group first.")
+
+
+@transaction.atomic
+def do_delete_device_group(group: DeviceGroup, *, actor: User | None) -> None:
+    """Delete an empty group and the rights granted on it; 409 naming what is still in it."""
+    if actor is not None:
+        group = access_by_id(actor, DeviceGroup, group.pk, Action.DELETE)
+    # Locked: a device or registration placed in the group meanwhile waits for this
+    # transaction (its foreign key needs the row), so the counts stay true until the delete.
+    DeviceGroup.objects.select_for_update().filter(pk=group.pk).first()
+    conflict = deletion_conflict(group)
+    if conflict is not None:
+        raise conflict
     group.delete()
 
 

@@ -187,28 +187,29 @@ def do_create_registration(
 
 @transaction.atomic
 def do_bulk_register(
-    lines: Iterable[str], *, actor: User | None, tenant: Tenant | None = None
+    lines: Iterable[str], *, actor: User | None, tenant: Tenant | None = None, source: str = "file"
 ) -> list[IssuedRegistration]:
     """Expect many devices from CSV (header ``external_id[,registration_token,type,group]``).
 
     ``lines`` is read as a stream (an open upload, or ``text.splitlines()``), at most
     ``MAX_CSV_ROWS`` devices. All rows or none: any bad row rejects the file, with an
-    error per row. ``type`` is a device type id, ``group`` a device group id, both of the
-    same tenant. Rows without a token get a generated one.
+    error per row (file-level errors under ``source``, the field the CSV came in). ``type``
+    is a device type id, ``group`` a device group id, both of the same tenant. Rows without
+    a token get a generated one.
     """
     tenant = tenant_for_add(actor, DeviceRegistration, tenant)
     reader = csv.DictReader(lines, strict=True)
     try:
         if reader.fieldnames is None or "external_id" not in reader.fieldnames:
-            raise ValidationError({"file": "The first line must name the columns, including 'external_id'."})
+            raise ValidationError({source: "The first line must name the columns, including 'external_id'."})
         unknown = set(reader.fieldnames) - set(CSV_COLUMNS)
         if unknown:
-            raise ValidationError({"file": f"Unknown columns: {', '.join(sorted(unknown))}."})
+            raise ValidationError({source: f"Unknown columns: {', '.join(sorted(unknown))}."})
         rows = list(itertools.islice(reader, MAX_CSV_ROWS + 1))
     except csv.Error as exc:
-        raise ValidationError({"file": f"The file cannot be read as CSV (line {reader.line_num}: {exc})."}) from None
+        raise ValidationError({source: f"The file cannot be read as CSV (line {reader.line_num}: {exc})."}) from None
     if len(rows) > MAX_CSV_ROWS:
-        raise ValidationError({"file": f"At most {MAX_CSV_ROWS} devices per file."})
+        raise ValidationError({source: f"At most {MAX_CSV_ROWS} devices per file."})
     types = {str(t.pk): t for t in DeviceType.objects.filter(tenant=tenant)}
     groups = {str(g.pk): g for g in DeviceGroup.objects.filter(tenant=tenant)}
     known = _Known.among(tenant, [row.get("external_id") or "" for row in rows])
@@ -228,7 +229,7 @@ def do_bulk_register(
     if errors:
         raise ValidationError(errors)
     if not issued:
-        raise ValidationError({"file": "The file lists no devices."})
+        raise ValidationError({source: "The file lists no devices."})
     DeviceRegistration.objects.bulk_create([one.registration for one in issued])
     generated = sum(one.generated for one in issued)
     audit.record("registration.bulk_create", tenant=tenant, data={"count": len(issued), "tokens_generated": generated})

@@ -13,6 +13,7 @@ from django.utils import timezone
 import audit
 from cot.db_routers import TELEMETRY_ALIAS
 from cot.exceptions import Conflict
+from devices.device_api.validation import attributes_problem
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
 from tenants.access import caller_for, require_caller, require_secret_keeper
 from tenants.models import Action, Tenant, User
@@ -112,6 +113,8 @@ def do_update_device(device: Device, changes: dict[str, Any], *, actor: User | N
         value = changes.get(related)
         if value is not None and value.tenant_id != device.tenant_id:
             raise ValidationError({related: "Unknown value."})
+    if "attributes" in changes and (problem := attributes_problem(changes["attributes"])) is not None:
+        raise ValidationError({"attributes": problem})
     if "group" in changes and actor is not None and not _may_place_in(actor, changes["group"]):
         raise ValidationError({"group": "You may not move devices into that group."})
     for key, value in changes.items():

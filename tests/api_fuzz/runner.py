@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import requests
+
 if TYPE_CHECKING:
     from tests.api_fuzz.seed import SeededTenant
 
@@ -50,6 +52,19 @@ PASS_TIMEOUT = 180.0
 # What ``positive_data_acceptance`` accepts by default for a schema-valid request; a 4xx
 # the schema documents for the operation is added per operation (``operation_entries``).
 DEFAULT_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+# What ``negative_data_rejection`` takes as a refusal of schema-violating data by default;
+# a 413 (too large, refused before reading) is one too where the schema documents it.
+DEFAULT_REJECTED = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
+
+
+def _acceptance(documented: list[str]) -> dict[str, Any]:
+    """The per-operation check settings: a documented 4xx may answer valid data, and 413 refuses invalid data."""
+    return {
+        "positive_data_acceptance": {"expected-statuses": DEFAULT_ACCEPTED + documented},
+        "negative_data_rejection": {"expected-statuses": DEFAULT_REJECTED + [c for c in documented if c == "413"]},
+    }
+
+
 # Request fields (path, query, body) that name a row, by the collection that serves it.
 ID_FIELDS = {
     "device": "devices",
@@ -221,7 +236,7 @@ def operation_entries(spec: dict[str, Any], ids: dict[str, list[int]], probabili
             entry: dict[str, Any] = {
                 # One filter only: several ``include-*`` keys select the union of what each matches.
                 "include-name": f"{method.upper()} {path}",
-                "checks": {"positive_data_acceptance": {"expected-statuses": DEFAULT_ACCEPTED + documented}},
+                "checks": _acceptance(documented),
             }
             if parameters:
                 entry["parameters"] = parameters
@@ -348,3 +363,75 @@ def row_operations(spec: dict[str, Any]) -> set[str]:
         for method in item
         if method in {"get", "put", "post", "patch", "delete"}
     }
+
+
+# The device API's operations that the device pass leaves out, and why: rotating swaps
+# the credential the pass uses (tests/devices/test_device_api.py rotates by hand).
+DEVICE_EXCLUDED = ("POST /credential/rotate",)
+
+
+def run_device_pass(*, base_url: str, credential: str, workdir: Path) -> PassResult:
+    """Fuzz the device API (``/api/device/v1/schema``) with one device's credential: every check, bounded.
+
+    No tenant targeting here: a device only ever reaches its own rows, whatever it sends.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = workdir / "report.json"
+    spec_url = f"{base_url}/api/device/v1/schema"
+    spec = requests.get(spec_url, timeout=30).json()
+    operations = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            name = f"{method.upper()} {path}"
+            documented = sorted(code for code in operation.get("responses", {}) if code.startswith("4"))
+            entry: dict[str, Any] = {
+                "include-name": name,
+                "checks": _acceptance(documented),
+            }
+            if name in DEVICE_EXCLUDED:
+                entry["enabled"] = False
+            operations.append(entry)
+    config: dict[str, Any] = {
+        "seed": SEED,
+        "workers": 1,
+        "request-timeout": REQUEST_TIMEOUT,
+        "color": False,
+        "continue-on-failure": True,
+        "cache": {"enabled": False},
+        "headers": {"Authorization": f"Bearer {credential}"},
+        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+        "reports": {"json": {"enabled": True, "path": str(report)}},
+        "operations": operations,
+    }
+    config_file = workdir / "schemathesis.toml"
+    config_file.write_text(to_toml(config), encoding="utf-8")
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config_file),
+        "run",
+        spec_url,
+        "--url",
+        f"{base_url}/api/device/v1",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing",
+    ]
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    started = time.monotonic()
+    exit_code: int | None
+    try:
+        completed = subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+            command, cwd=workdir, env=env, capture_output=True, text=True, timeout=PASS_TIMEOUT, check=False
+        )
+        exit_code, output = completed.returncode, completed.stdout + completed.stderr
+    except subprocess.TimeoutExpired as exc:
+        exit_code, output = None, _text(exc.stdout) + _text(exc.stderr)
+    seconds = time.monotonic() - started
+    data = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
+    print(f"\n===== schemathesis pass device API: {seconds:.1f} s =====\n{output}")  # noqa: T201 (shown on failure)
+    return PassResult(exit_code=exit_code, seconds=seconds, output=output, report=data, targeted=set())

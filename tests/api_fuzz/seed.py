@@ -49,6 +49,8 @@ class SeededTenant:
     token_id: int
     #: ids of the tenant's rows, by the API collection that serves them (``devices``, ``users``…)
     ids: dict[str, list[int]] = field(default_factory=dict)
+    #: the credential of a device with a pending operation, for the device API's pass
+    device_credential: str = ""
 
 
 def _user(tenant: Tenant, role: Role, email: str) -> User:
@@ -89,9 +91,10 @@ def seed_tenant(slug: str) -> SeededTenant:
     grant(plant, ["view"], role=custom)
     do_create_api_token(user=standard, name=f"{prefix} standard token", actor=None)
 
-    devices = []
+    devices, credentials = [], []
     for n, (group, device_type) in enumerate([(site, sensor), (plant, sensor), (lab, gateway), (None, None)]):
         device, credential = make_device(tenant, group=group, external_id=f"{prefix}-SN-{n:04d}")
+        credentials.append(credential)
         if device_type is not None:
             device = do_update_device(device, {"type": device_type, "name": f"{prefix} device {n}"}, actor=None)
         _send(credential, "measurements", {"type": f"{prefix}_Temperature", "series": "T", "value": 20.5 + n})
@@ -115,6 +118,7 @@ def seed_tenant(slug: str) -> SeededTenant:
         slug=slug,
         token=secret,
         token_id=token.pk,
+        device_credential=credentials[0],
         ids={
             "users": _ids(User.objects.filter(tenant=tenant)),
             "roles": _ids(Role.objects.filter(tenant=tenant)),

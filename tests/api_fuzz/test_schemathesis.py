@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.api_fuzz.runner import PassResult, Server, row_operations, run_pass
+from tests.api_fuzz.runner import PassResult, Server, row_operations, run_device_pass, run_pass
 from tests.api_fuzz.seed import SeededTenant, seed_tenant
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
@@ -119,3 +119,13 @@ def test_revoking_the_token_in_use_locks_it_out(api_server: Server) -> None:
     after = requests.get(f"{api_server.url}/api/v1/me/", headers=auth, timeout=10)
     assert after.status_code == 401
     assert requests.post(url, headers=auth, timeout=10).status_code == 401
+
+
+def test_device_api_conforms_to_its_own_schema(api_server: Server, tmp_path: Path) -> None:
+    """The device API's OpenAPI document (devices/device_api/openapi.py) against the server, as one device."""
+    acme = seed_tenant("acme")
+    result = run_device_pass(base_url=api_server.url, credential=acme.device_credential, workdir=tmp_path / "device")
+    print(f"\n===== server log without the access log ({api_server.log}) =====\n{_server_errors(api_server)}")  # noqa: T201
+    assert result.report, f"{result.summary()}\nno report; the output ends:\n{result.output[-4000:]}"
+    assert result.report["complete"], result.report.get("stop_reason")
+    assert not (result.failures or result.errors) and result.exit_code == 0, result.summary()

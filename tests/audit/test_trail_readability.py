@@ -30,6 +30,20 @@ def test_registration_events_name_the_device_or_the_policy_never_anonymous(acme)
     }
 
 
+def test_registering_a_device_records_its_creation_once_naming_the_device(acme):
+    issued = do_create_registration(external_id="PUMP-1", actor=None, tenant=acme)
+    do_update_tenant_policy(acme, {"auto_accept_registrations": True})
+    device_register(tenant_slug="acme", external_id="PUMP-1", registration_token=issued.token, source="192.0.2.6")
+    about_device = AuditEntry.objects.filter(content_type__model="device").values_list("event", "actor_label")
+    assert list(about_device) == [("device.credential_issue", "device PUMP-1 (registering)")]
+    assert not AuditEntry.objects.filter(actor_label="anonymous").exists()
+
+
+def test_a_new_tenants_built_in_roles_are_in_its_first_entry(acme):
+    entry = AuditEntry.objects.get(event="tenant.create", tenant=acme)
+    assert entry.additional_data == {"roles": ["Administrator", "Standard user", "Business user"]}
+
+
 def test_a_creation_is_recorded_once(acme, acme_admin):
     user = make_user(acme, Role.Kind.STANDARD)
     events = list(

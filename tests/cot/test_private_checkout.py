@@ -200,3 +200,24 @@ def test_unusable_places_fail_with_a_clear_message(private_checkout: Path) -> No
     finally:
         shutil.rmtree(readable, ignore_errors=True)
     assert not _listening(port), f"a failed start left a server on port {port}"
+
+
+def test_a_copied_checkout_never_uses_or_removes_the_originals_cluster(private_checkout: Path) -> None:
+    """`cp -a` copies var/pg's link too: the copy must refuse it, and removing the copy's leaves the original's."""
+    port = _free_port()
+    started = _bash(private_checkout, f"PG_FSYNC=off start_postgres var/pg {port}")
+    assert started.returncode == 0, started.stderr
+    original_data = (private_checkout / "var" / "pg").resolve()
+    _bash(private_checkout, "stop_postgres var/pg")
+    copy = private_checkout.parent / "copy"
+    shutil.copytree(private_checkout, copy, symlinks=True)
+    try:
+        refused = _bash(copy, f"PG_FSYNC=off start_postgres var/pg {_free_port()}")
+        assert refused.returncode != 0, "the copy started the original checkout's cluster"
+        assert "another checkout" in refused.stderr, refused.stderr
+        removed = _bash(copy, "remove_postgres var/pg")
+        assert removed.returncode == 0, removed.stderr
+        assert (original_data / "PG_VERSION").is_file(), "removing the copy's var/pg deleted the original's cluster"
+        assert not (copy / "var" / "pg").exists()
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)

@@ -36,7 +36,9 @@ def test_every_operation_documents_its_refusals(schema: dict[str, Any]) -> None:
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             answers = set(operation["responses"])
-            assert {"400", "401", "403", "429"} <= answers, (path, method)
+            assert {"401", "403", "406", "429"} <= answers, (path, method)
+            takes_input = operation.get("parameters") or "requestBody" in operation or "{" in path
+            assert ("400" in answers) == bool(takes_input), (path, method)
             if "{" in path:
                 assert "404" in answers, (path, method)
             if method in ("post", "put", "patch"):
@@ -48,6 +50,13 @@ def test_request_bodies_refuse_unknown_fields(schema: dict[str, Any]) -> None:
     assert requests
     for name, body in requests.items():
         assert body.get("additionalProperties") is False, name
+
+
+def test_the_csv_upload_answers_what_it_created_unpaginated(schema: dict[str, Any]) -> None:
+    operation = schema["paths"]["/api/v1/registrations/csv/"]["post"]
+    created = operation["responses"]["201"]["content"]["application/json"]["schema"]
+    assert created["type"] == "array"
+    assert not [p for p in operation.get("parameters", []) if p["name"] in ("cursor", "page_size", "status")]
 
 
 def test_deleting_a_user_is_described_as_deactivation(schema: dict[str, Any]) -> None:

@@ -100,3 +100,71 @@ def test_a_user_role_must_be_given_as_a_number(acme: Any, acme_admin: Any) -> No
     )
     assert response.status_code == 400 and "role" in response.json()
     assert not User.objects.filter(email="typed@acme.test").exists()
+
+
+def test_heartbeat_intervals_are_bounded_and_the_online_filter_survives_any_stored_one(
+    acme: Any, acme_admin: Any
+) -> None:
+    from devices.models import Device, DeviceType
+
+    client = api_client(acme_admin)
+    for interval in (0, 2147483647):
+        payload = {"manufacturer": "m", "model": f"x{interval}", "heartbeat_interval": interval}
+        assert client.post("/api/v1/device-types/", payload, format="json").status_code == 400
+    legacy = DeviceType.objects.create(tenant=acme, manufacturer="old", model="huge", heartbeat_interval=2147483647)
+    device, _ = make_device(acme)
+    Device.objects.filter(pk=device.pk).update(type=legacy)
+    response = client.get("/api/v1/devices/", {"online": "true"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("alarms", {"type": "a", "severity": {}}),
+        ("alarms", {"type": "a", "severity": []}),
+        ("operations/1", {"status": {}}),
+        ("operations/1", {"status": ["SUCCESSFUL"]}),
+    ],
+)
+def test_unhashable_device_values_are_a_400(acme: Any, path: str, payload: dict[str, Any]) -> None:
+    from tests.factories import device_client
+
+    _, credential = make_device(acme)
+    response = device_client(credential).post(f"/api/device/v1/{path}", payload, format="json")
+    assert response.status_code == 400, response.content
+
+
+@pytest.mark.parametrize("attributes", ["abc", 5, [1, 2], {"a": "x\u0000y"}, {"k": "v" * 5000}])
+def test_device_attributes_are_an_object_that_can_be_stored(acme: Any, acme_admin: Any, attributes: Any) -> None:
+    device, _ = make_device(acme)
+    response = api_client(acme_admin).patch(f"/api/v1/devices/{device.pk}/", {"attributes": attributes}, format="json")
+    assert response.status_code == 400, response.content
+    assert "attributes" in response.json()
+
+
+def test_direction_overrides_are_refused_in_names(acme_admin: Any) -> None:
+    response = api_client(acme_admin).post("/api/v1/device-groups/", {"name": "evil\u202egnp.exe"}, format="json")
+    assert response.status_code == 400 and "name" in response.json()
+
+
+def test_the_cockpit_refuses_control_characters_too(acme: Any, acme_admin: Any) -> None:
+    from tests.cockpit.helpers import admin_url, cockpit_client
+
+    client = cockpit_client(acme_admin)
+    response = client.post(admin_url(DeviceGroup, "add"), {"name": "evil\x1b[31mname", "description": ""})
+    assert response.status_code == 200
+    assert "name" in response.context["adminform"].form.errors
+    assert not DeviceGroup.objects.filter(tenant=acme).exists()
+
+
+def test_a_plus_written_raw_in_a_date_time_gets_a_hint(acme_admin: Any) -> None:
+    response = api_client(acme_admin).get("/api/v1/audit/?since=2026-01-01T00:00:00+02:00")
+    assert response.status_code == 400
+    assert "%2B" in response.json()["since"][0]
+
+
+def test_csv_errors_name_the_field_the_csv_came_in(acme_admin: Any) -> None:
+    response = api_client(acme_admin).post("/api/v1/registrations/csv/", {"csv": "name\nx\n"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"csv"}

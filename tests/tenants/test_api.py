@@ -251,7 +251,7 @@ def test_page_size_is_bounded(acme, acme_admin, monkeypatch):
     assert len(body["results"]) == 2
     assert body["next"]
     # Beyond the bound, or not a whole number: a 400 that says what is allowed, never silently ignored.
-    for bad in ("100000", "0", "-1", "ten", "", "1.5"):
+    for bad in ("100000", "0", "-1", "ten", "", "1.5", "²", "١٢"):  # not ASCII digits either
         response = client.get("/api/v1/device-groups/", {"page_size": bad})
         assert response.status_code == 400, bad
         assert "from 1 to 2" in response.json()["page_size"][0]
@@ -263,6 +263,7 @@ def test_a_cursor_the_api_did_not_hand_out_is_a_400(acme, acme_admin):
     client = api_client(acme_admin)
     for cursor in (
         "garbage",
+        "%%%",
         base64.b64encode(b"p=abc").decode(),
         base64.b64encode(b"p=99999999999999999999999").decode(),
     ):
