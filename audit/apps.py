@@ -8,3 +8,6 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from audit import receivers  # noqa: F401  (connects the login signal receivers)
+        from audit.access import register_rules
+
+        register_rules()

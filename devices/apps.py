@@ -7,6 +7,9 @@ class DevicesConfig(AppConfig):
     name = "devices"
 
     def ready(self) -> None:
+        from devices.access import register_rules
+
+        register_rules()
         from auditlog.registry import auditlog
 
         from devices.models import Device, DeviceGroup, DeviceType

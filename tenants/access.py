@@ -1,13 +1,16 @@
 """The one access layer: who may see and change which rows.
 
 Every read of tenant data goes through ``restrict_queryset`` (reached as
-``Model.objects.restrict(user, action)``), every create through ``can_add``. The rules
-for all models live here, side by side, so a security review reads one file.
+``Model.objects.restrict(user, action)``), every create through ``can_add``. This module
+holds the mechanism and the rule vocabulary; each app registers the rules of its own
+models from its ``AppConfig.ready()`` (``register``), and ``manage.py access_table``
+prints them all in one table (kept equal to ``docs/access-table.md`` by a test), so a
+security review still reads one page.
 
 Fail closed, always:
 - no user, inactive user, suspended tenant, missing role, or a role of another tenant or
   of the wrong tenant kind: no ``Caller`` and so no rows;
-- a model without a rule here shows nothing;
+- a model without a registered rule shows nothing, and fails start-up (``check_rules``);
 - built-in roles take their rights from code, not from the database, so a half-written
   role row (the migration incident in the brochure's report) can never widen them;
 - every object-permission row only counts when its group, its user or role and the
@@ -24,16 +27,33 @@ Fail closed, always:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.apps import apps
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.core import checks
+from django.core.exceptions import (
+    EmptyResultSet,
+    FieldDoesNotExist,
+    ImproperlyConfigured,
+    ObjectDoesNotExist,
+    PermissionDenied,
+    ValidationError,
+)
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import QuerySet
+from django.http import Http404
 
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, SupportGrant, Tenant, User
+from tenants.querysets import TenantQuerySet
 
 Q_T = TypeVar("Q_T", bound=models.QuerySet[Any])
+#: whoever a request, a task or a service hands the access layer; only an active ``User`` gets a ``Caller``
+AnyUser = AbstractBaseUser | AnonymousUser | None
+M = TypeVar("M", bound=models.Model)
 
 # Rights of built-in roles on the device groups granted to them. Custom roles store theirs.
 BUILTIN_RIGHTS: dict[str, frozenset[str]] = {
@@ -46,20 +66,6 @@ BUILTIN_RIGHTS: dict[str, frozenset[str]] = {
 CUSTOMER_ROLE_KINDS = frozenset({Role.Kind.ADMINISTRATOR, Role.Kind.STANDARD, Role.Kind.BUSINESS, Role.Kind.CUSTOM})
 PROVIDER_ROLE_KINDS = frozenset({Role.Kind.OPERATOR, Role.Kind.SUPPORT})
 WRITE_ACTIONS = frozenset({Action.ADD, Action.CHANGE, Action.DELETE})
-# What a support engineer never changes, whatever the grant's scope: who may do what
-# (tenant policy, users, roles, tokens, grants) and where device secrets come from
-# (registrations hand out credentials). Rights on groups are refused by
-# ``manages_rights``; credential rotation and unblocking by ``keeps_secrets``.
-SUPPORT_NEVER_WRITES = frozenset(
-    {
-        "tenants.Tenant",
-        "tenants.User",
-        "tenants.Role",
-        "tenants.ApiToken",
-        "tenants.SupportGrant",
-        "devices.DeviceRegistration",
-    }
-)
 TOKENS_NEED_A_SESSION = (
     "API tokens are created in the cockpit after two-factor login, or with manage.py create_api_token; "
     "an API token cannot create another."
@@ -132,7 +138,11 @@ class Caller:
         if self.read_only:
             return "This credential is read-only." if self.support_grant is None else "This support grant is read-only."
         if self.support_grant is not None:
-            if model_label in SUPPORT_NEVER_WRITES:
+            # What a support engineer never changes, whatever the grant's scope, is registered
+            # with each model (who may do what, where device secrets come from); rights on
+            # groups are refused by ``manages_rights``, rotation and unblocking by ``keeps_secrets``.
+            rules = _REGISTRY.get(model_label)
+            if rules is None or rules.support_never_writes:
                 return "Support engineers never change this, whatever the grant's scope."
             return None
         if self.role.kind == Role.Kind.BUSINESS and model_label != "tenants.ApiToken":
@@ -162,8 +172,6 @@ def touches_secret(model: type[models.Model], path: str) -> bool:
     Such a lookup answers one question about a secret per request; enough requests
     (``__startswith``, ``__lt``) recover it bit by bit.
     """
-    from django.core.exceptions import FieldDoesNotExist
-
     current: Any = model
     for part in path.lstrip("-").split("__"):
         if part in secret_fields(current):
@@ -204,15 +212,15 @@ def enter_support_grant(user: User, grant: SupportGrant) -> None:
     setattr(user, _SUPPORT_GRANT_ATTR, grant)
 
 
-def active_support_grant(user: Any) -> SupportGrant | None:
+def active_support_grant(user: AnyUser) -> SupportGrant | None:
     """The grant the user works under in this request, if it is still usable."""
     grant = getattr(user, _SUPPORT_GRANT_ATTR, None)
     return grant if grant is not None and grant.usable_by(user) else None
 
 
-def caller_for(user: Any) -> Caller | None:
+def caller_for(user: AnyUser) -> Caller | None:
     """Build the ``Caller`` for ``user``, or ``None`` when they may see nothing at all."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+    if not isinstance(user, User) or not user.is_authenticated or not user.is_active:
         return None
     tenant = user.tenant
     role = user.role
@@ -240,8 +248,89 @@ def pinned(qs: Q_T, caller: Caller) -> Q_T:
     return qs.filter(**{lookup: caller.tenant.pk})
 
 
-def _tenant_rule(qs: Any, caller: Caller, action: str) -> Any:
-    # Operators manage tenants (their settings, never their data); others see their own.
+# --- the registry: each app registers the rules of its own models -------------------------
+
+Rule = Callable[[QuerySet[Any], Caller, str], QuerySet[Any]]
+AddRule = Callable[[Caller], bool]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Who may see and change the rows of one model, and who may create them."""
+
+    rows: Rule
+    add: AddRule | None
+    #: support engineers never write this model, whatever their grant's scope
+    support_never_writes: bool
+
+
+_REGISTRY: dict[str, Registration] = {}
+
+
+def register(label: str, rows: Rule, *, add: AddRule | None = None, support_never_writes: bool = False) -> None:
+    """Give the model ``label`` (``app_label.Model``) its rules; called from its app's ``AppConfig.ready()``.
+
+    ``rows`` narrows a queryset to the rows a caller may ``view``/``change``/``delete``;
+    ``add`` says whether the caller may create rows at all (no ``add``: nobody, through
+    any door). A model with a tenant-scoped manager and no registration fails start-up
+    (``check_rules``) and shows nothing until then.
+    """
+    entry = Registration(rows=rows, add=add, support_never_writes=support_never_writes)
+    # ``ready()`` may run again in tests that reload apps; the same rules again are harmless.
+    if _REGISTRY.get(label, entry) != entry:
+        raise ImproperlyConfigured(f"Access rules for {label} are registered twice, differently.")
+    _REGISTRY[label] = entry
+
+
+def registration(label: str) -> Registration | None:
+    """The rules registered for ``label``, if any."""
+    return _REGISTRY.get(label)
+
+
+def registered() -> dict[str, Registration]:
+    """Every registration, by model label (``manage.py access_table``)."""
+    return dict(_REGISTRY)
+
+
+# --- rule vocabulary shared by every app ---------------------------------------------------
+
+
+def admin_only(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Administrators (and support engineers inside a grant), every row of the tenant; nobody else."""
+    return pinned(qs, caller) if caller.acts_as_admin else qs.none()
+
+
+def admin_view_only(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Administrators (and support inside a grant) read the tenant's rows; nobody changes them."""
+    return pinned(qs, caller) if caller.acts_as_admin and action == Action.VIEW else qs.none()
+
+
+def tenant_readable(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Reference data: every member reads it, administrators change it."""
+    qs = pinned(qs, caller)
+    return qs if action == Action.VIEW or caller.acts_as_admin else qs.none()
+
+
+def acting_admins(caller: Caller) -> bool:
+    """Administrators, and support engineers inside a write grant."""
+    return caller.acts_as_admin
+
+
+def administrators(caller: Caller) -> bool:
+    """The tenant's own administrators (never support)."""
+    return caller.is_admin
+
+
+def secret_keepers(caller: Caller) -> bool:
+    """The tenant's own administrators, writing, not under a support grant (``Caller.keeps_secrets``)."""
+    return caller.keeps_secrets
+
+
+# --- the tenants app's own models ----------------------------------------------------------
+
+
+def tenant_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Operators see and manage every tenant (settings, never data); others see their own, administrators change it."""
     if caller.is_operator and action in (Action.VIEW, Action.ADD, Action.CHANGE):
         return qs
     if action == Action.VIEW or (caller.is_admin and action == Action.CHANGE):
@@ -249,163 +338,165 @@ def _tenant_rule(qs: Any, caller: Caller, action: str) -> Any:
     return qs.none()
 
 
-def _user_rule(qs: Any, caller: Caller, action: str) -> Any:
+def user_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Administrators every user of the tenant; others see themselves only."""
     qs = pinned(qs, caller)
     if caller.acts_as_admin:
         return qs
     return qs.filter(pk=caller.user.pk) if action == Action.VIEW else qs.none()
 
 
-def _role_rule(qs: Any, caller: Caller, action: str) -> Any:
+def role_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Administrators every role of the tenant; others see their own role only."""
     qs = pinned(qs, caller)
     if caller.acts_as_admin:
         return qs
     return qs.filter(pk=caller.role.pk) if action == Action.VIEW else qs.none()
 
 
-def _api_token_rule(qs: Any, caller: Caller, action: str) -> Any:
-    # Owners see and revoke their own tokens; administrators every token of the tenant.
+def api_token_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Owners see and revoke their own tokens; administrators every token of the tenant."""
     qs = pinned(qs, caller)
     return qs if caller.is_admin else qs.filter(user=caller.user.pk)
 
 
-def _admin_view_only(qs: Any, caller: Caller, action: str) -> Any:
-    return pinned(qs, caller) if caller.acts_as_admin and action == Action.VIEW else qs.none()
-
-
-def _support_grant_rule(qs: Any, caller: Caller, action: str) -> Any:
-    # Grants are the customer administrators' business alone, never the engineer's.
+def support_grant_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """The tenant's own administrators alone, never the engineer the grant is for."""
     return pinned(qs, caller) if caller.is_admin else qs.none()
 
 
-def device_groups_q(caller: Caller, action: str, group_field: str = "pk") -> Q:
-    """Q matching rows whose device group (``group_field``) grants the caller ``action``.
-
-    Device groups pass ``"pk"``; devices ``"group_id"`` and operations
-    ``"device__group_id"``, so rights granted on a group reach its devices.
-    """
-    from devices.models import DeviceGroupRolePermission, DeviceGroupUserPermission
-
-    if caller.acts_as_admin:
-        return Q()
-    if action not in caller.rights:
-        return Q(pk__in=[])
-    codename = f"{action}_devicegroup"
-    group_ref = OuterRef(group_field)
-    by_user = DeviceGroupUserPermission.objects.filter(
-        content_object=group_ref,
-        content_object__tenant=caller.tenant.pk,
-        user=caller.user.pk,
-        user__tenant=caller.tenant.pk,
-        permission__codename=codename,
-    )
-    by_role = DeviceGroupRolePermission.objects.filter(
-        content_object=group_ref,
-        content_object__tenant=caller.tenant.pk,
-        group=caller.role.group_id,
-        group__cot_role__tenant=caller.tenant.pk,
-        permission__codename=codename,
-    )
-    return Q(Exists(by_user)) | Q(Exists(by_role))
+def operators(caller: Caller) -> bool:
+    """Platform operators."""
+    return caller.is_operator
 
 
-def _in_granted_groups(group_field: str) -> Callable[[Any, Caller, str], Any]:
-    """Rule for rows reached through a device group: administrators all, others by grant."""
-
-    def rule(qs: Any, caller: Caller, action: str) -> Any:
-        qs = pinned(qs, caller)
-        if action == Action.ADD:
-            return qs if caller.acts_as_admin else qs.none()
-        return qs.filter(device_groups_q(caller, action, group_field))
-
-    return rule
+def without_a_token(caller: Caller) -> bool:
+    """Anyone with access, from a verified session: a token that could mint tokens would outlive its expiry."""
+    return not caller.via_token
 
 
-def _registration_rule(qs: Any, caller: Caller, action: str) -> Any:
-    # Registrations hand out device credentials: support may look (a read grant is for
-    # looking), only the tenant's administrators change them (see SUPPORT_NEVER_WRITES).
-    return pinned(qs, caller) if caller.acts_as_admin else qs.none()
+def register_rules() -> None:
+    """The tenants app's models (called from ``TenantsConfig.ready``)."""
+    register("tenants.Tenant", tenant_rule, add=operators, support_never_writes=True)
+    register("tenants.User", user_rule, add=administrators, support_never_writes=True)
+    register("tenants.Role", role_rule, add=administrators, support_never_writes=True)
+    register("tenants.ApiToken", api_token_rule, add=without_a_token, support_never_writes=True)
+    register("tenants.SupportGrant", support_grant_rule, add=administrators, support_never_writes=True)
 
 
-def _tenant_readable(qs: Any, caller: Caller, action: str) -> Any:
-    # Reference data (device types): every member reads it, administrators change it.
-    qs = pinned(qs, caller)
-    return qs if action == Action.VIEW or caller.acts_as_admin else qs.none()
+def _summary(function: Callable[..., Any] | None, default: str) -> str:
+    """The first line of a rule's docstring: what the table says about it."""
+    doc = (function.__doc__ or "").strip() if function is not None else ""
+    return doc.splitlines()[0].replace("|", "\\|") if doc else default
 
 
-def _payload_purge_rule(qs: Any, caller: Caller, action: str) -> Any:
-    # Progress of purge jobs: administrators see every one of the tenant, others those
-    # they started; rows are written by the job alone, never changed by anyone.
-    if action != Action.VIEW:
-        return qs.none()
-    qs = pinned(qs, caller)
-    return qs if caller.acts_as_admin else qs.filter(created_by=caller.user.pk)
+def access_table() -> str:
+    """Every registered rule as one Markdown table (``manage.py access_table``, ``docs/access-table.md``)."""
+    lines = [
+        "# Access table",
+        "",
+        "Who may see, change and create the rows of every tenant-scoped model. Generated by",
+        "`manage.py access_table > docs/access-table.md`; a test keeps this file equal to the output.",
+        "Each app registers its models' rules in its `access.py`; [security.md](security.md) explains them.",
+        "",
+        "| model | tenant path | rows (view, change, delete) | add | support engineers write |",
+        "|---|---|---|---|---|",
+    ]
+    for label, entry in sorted(_REGISTRY.items()):
+        model = apps.get_model(label)
+        support = "never" if entry.support_never_writes else "as the rules allow, under a write grant"
+        rows = _summary(entry.rows, "(undocumented rule)")
+        add = _summary(entry.add, "nobody") if entry.add is not None else "nobody"
+        lines.append(f"| `{label}` | `{tenant_path(model)}` | {rows} | {add} | {support} |")
+    return "\n".join(lines) + "\n"
 
 
-def _payload_rule(qs: Any, caller: Caller, action: str) -> Any:
-    """Payload rows (telemetry database) follow their device's rights.
+# --- start-up check: every tenant-scoped model has rules and a path to its tenant ----------
 
-    The stores cannot be joined, so a constrained caller's reachable device ids are read
-    from the registry first; administrators need only the tenant pin.
-    """
-    from devices.models import Device
-
-    qs = pinned(qs, caller)
-    if caller.acts_as_admin:
-        return qs
-    device_action = Action.VIEW if action == Action.VIEW else Action.CHANGE
-    devices = _RULES["devices.Device"](Device.objects.all(), caller, device_action)
-    return qs.filter(device_id__in=list(devices.values_list("pk", flat=True)))
+#: a plain id column may stand for the tenant where a foreign key cannot (payload rows
+#: live in the telemetry database, which holds no tenants table)
+TENANT_ID_COLUMN = "tenant_id"
 
 
-_RULES: dict[str, Callable[[Any, Caller, str], Any]] = {
-    "tenants.Tenant": _tenant_rule,
-    "tenants.User": _user_rule,
-    "tenants.Role": _role_rule,
-    "tenants.ApiToken": _api_token_rule,
-    "devices.DeviceGroup": _in_granted_groups("pk"),
-    "devices.Device": _in_granted_groups("group_id"),
-    "devices.Operation": _in_granted_groups("device__group_id"),
-    "devices.DeviceType": _tenant_readable,
-    "devices.DeviceRegistration": _registration_rule,
-    "devices.PayloadPurge": _payload_purge_rule,
-    "devices.Measurement": _payload_rule,
-    "devices.Event": _payload_rule,
-    "devices.Alarm": _payload_rule,
-    "devices.OperationResult": _payload_rule,
-    "audit.AuditEntry": _admin_view_only,
-    "tenants.SupportGrant": _support_grant_rule,
-}
+def tenant_path(model: type[models.Model]) -> str:
+    """The lookup from a row of ``model`` to its tenant (``tenant_lookup``, default ``tenant``)."""
+    return str(getattr(model, "tenant_lookup", "tenant"))
 
-# Who may create rows of a model at all (the row-level rules above then apply to them).
-_ADD_RULES: dict[str, Callable[[Caller], bool]] = {
-    "tenants.Tenant": lambda c: c.is_operator,
-    "tenants.User": lambda c: c.is_admin,
-    "tenants.Role": lambda c: c.is_admin,
-    # Tokens come from a verified cockpit session (or the management command), never
-    # from another token: a token that can mint tokens would outlive its own expiry.
-    "tenants.ApiToken": lambda c: not c.via_token,
-    "devices.DeviceGroup": lambda c: c.acts_as_admin,
-    "devices.Device": lambda c: c.acts_as_admin,
-    "devices.DeviceType": lambda c: c.acts_as_admin,
-    "devices.DeviceRegistration": lambda c: c.keeps_secrets,
-    # Operating a device needs "change" on its group; checked on the device in services.
-    "devices.Operation": lambda c: c.acts_as_admin or Action.CHANGE in c.rights,
-    "tenants.SupportGrant": lambda c: c.is_admin,
-}
+
+def tenant_path_problem(model: type[models.Model]) -> str | None:
+    """Why ``model``'s tenant path does not lead to ``tenants.Tenant``, or ``None`` when it does."""
+    path = tenant_path(model)
+    if model is Tenant:
+        return None if path == "pk" else f"tenant_lookup of Tenant must be 'pk', not {path!r}"
+    if path == TENANT_ID_COLUMN:
+        try:
+            field = model._meta.get_field(TENANT_ID_COLUMN)
+        except FieldDoesNotExist:
+            return f"has no field {TENANT_ID_COLUMN!r}"
+        if isinstance(field, models.BigIntegerField | models.IntegerField) and not field.null:
+            return None
+        return f"{TENANT_ID_COLUMN!r} must be a non-null integer column holding the tenant's id"
+    current: Any = model
+    for part in path.split("__"):
+        try:
+            field = current._meta.get_field(part)
+        except FieldDoesNotExist:
+            return f"{path!r} has no field {part!r} on {current._meta.label}"
+        if not (field.many_to_one or field.one_to_one) or field.related_model is None:
+            return f"{path!r} steps over {current._meta.label}.{part}, which is not a foreign key"
+        current = field.related_model
+    return None if current is Tenant else f"{path!r} leads to {current._meta.label}, not tenants.Tenant"
+
+
+def is_tenant_scoped(model: type[models.Model]) -> bool:
+    """Whether ``model``'s default manager is tenant-scoped (offers ``restrict``)."""
+    return isinstance(model._default_manager.all(), TenantQuerySet)
+
+
+def rule_problems(candidates: Iterable[type[models.Model]]) -> list[checks.CheckMessage]:
+    """What is wrong with the rules of ``candidates``: a tenant-scoped model without one, a bad tenant path."""
+    problems: list[checks.CheckMessage] = []
+    for model in candidates:
+        if not is_tenant_scoped(model):
+            continue
+        label = model._meta.label
+        if label not in _REGISTRY:
+            problems.append(
+                checks.Error(
+                    f"{label} has a tenant-scoped manager but no access rules.",
+                    hint="Call tenants.access.register() for it from its app's AppConfig.ready().",
+                    obj=model,
+                    id="cot.E002",
+                )
+            )
+        if (problem := tenant_path_problem(model)) is not None:
+            problems.append(checks.Error(f"{label}: tenant path {problem}.", obj=model, id="cot.E003"))
+    return problems
+
+
+@checks.register(checks.Tags.security)
+def check_rules(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Fail start-up when a tenant-scoped model has no rules, or rules name no model."""
+    problems = rule_problems(apps.get_models())
+    known = {model._meta.label for model in apps.get_models()}
+    problems += [
+        checks.Error(f"Access rules are registered for {label}, which is not an installed model.", id="cot.E004")
+        for label in sorted(_REGISTRY.keys() - known)
+    ]
+    return problems
 
 
 def restrict_queryset(qs: Q_T, user: Any, action: str) -> Q_T:
     """Rows of ``qs`` on which ``user`` may perform ``action``; none when in doubt."""
     caller = caller_for(user)
-    rule = _RULES.get(qs.model._meta.label)
-    if caller is None or rule is None or not caller.allows(action, qs.model._meta.label):
+    rules = _REGISTRY.get(qs.model._meta.label)
+    if caller is None or rules is None or not caller.allows(action, qs.model._meta.label):
         return qs.none()
-    restricted: Q_T = rule(qs, caller, action)
+    restricted: Q_T = rules.rows(qs, caller, action)  # type: ignore[assignment]
     return restricted
 
 
-def may_view_model(user: Any, model: type[models.Model], action: str = Action.VIEW) -> bool:
+def may_view_model(user: AnyUser, model: type[models.Model], action: str = Action.VIEW) -> bool:
     """Whether the rules would ever let ``user`` ``action`` rows of ``model``, whether or not one exists yet.
 
     A rule says "never" as ``qs.none()`` or as a condition nothing can match (``pk__in=[]``:
@@ -413,8 +504,6 @@ def may_view_model(user: Any, model: type[models.Model], action: str = Action.VI
     so the query is compiled, never run. For payload models a constrained caller's rule
     reads their devices first (a query); ask about ``devices.Device`` for them instead.
     """
-    from django.core.exceptions import EmptyResultSet
-
     rows = restrict_queryset(model._default_manager.all(), user, action)
     try:
         rows.query.get_compiler(using=rows.db).as_sql()
@@ -425,8 +514,9 @@ def may_view_model(user: Any, model: type[models.Model], action: str = Action.VI
 
 def caller_may_add(caller: Caller, model: type[models.Model]) -> bool:
     """Whether ``caller`` may create rows of ``model`` in their tenant."""
-    rule = _ADD_RULES.get(model._meta.label)
-    return rule is not None and caller.allows(Action.ADD, model._meta.label) and rule(caller)
+    rules = _REGISTRY.get(model._meta.label)
+    add = rules.add if rules is not None else None
+    return add is not None and caller.allows(Action.ADD, model._meta.label) and add(caller)
 
 
 def add_refusal(caller: Caller, model: type[models.Model]) -> str | None:
@@ -438,43 +528,75 @@ def add_refusal(caller: Caller, model: type[models.Model]) -> str | None:
     return f"You may not create {model._meta.verbose_name_plural}."
 
 
-def can_add(user: Any, model: type[models.Model]) -> bool:
+def can_add(user: AnyUser, model: type[models.Model]) -> bool:
     """Whether ``user`` may create rows of ``model`` in their tenant."""
     caller = caller_for(user)
     return caller is not None and caller_may_add(caller, model)
 
 
-def manages_tenants(user: Any) -> bool:
+def manages_tenants(user: AnyUser) -> bool:
     """Whether ``user`` may suspend and reactivate tenants (platform operators)."""
     caller = caller_for(user)
     return caller is not None and caller.is_operator
 
 
-def manages_rights(user: Any) -> bool:
+def manages_rights(user: AnyUser) -> bool:
     """Whether ``user`` may see and change who holds rights on device groups (administrators)."""
     caller = caller_for(user)
     return caller is not None and caller.is_admin
 
 
-def keeps_secrets(user: Any) -> bool:
+def keeps_secrets(user: AnyUser) -> bool:
     """Whether ``user`` may mint or receive secrets (``Caller.keeps_secrets``)."""
     caller = caller_for(user)
     return caller is not None and caller.keeps_secrets
 
 
-def require_secret_keeper(user: Any, what: str) -> None:
+def require_secret_keeper(user: AnyUser, what: str) -> None:
     """Refuse (403) unless ``user`` may mint or receive secrets; ``what`` names the deed."""
-    from django.core.exceptions import PermissionDenied
-
     if not keeps_secrets(user):
         raise PermissionDenied(f"Only the tenant's administrators {what} (never under a support grant).")
 
 
-def require_caller(user: Any) -> Caller:
+def require_caller(user: AnyUser) -> Caller:
     """The caller, or ``PermissionDenied`` for someone who may do nothing."""
-    from django.core.exceptions import PermissionDenied
-
     caller = caller_for(user)
     if caller is None:
         raise PermissionDenied("Your account has no access.")
     return caller
+
+
+# --- read-side helpers of the services ------------------------------------------------------
+
+
+def access_by_id(actor: User, model: type[M], pk: Any, action: str) -> M:
+    """The row ``pk`` if ``actor`` may ``action`` it; 404 alike for missing and out of reach."""
+    qs = restrict_queryset(model._default_manager.all(), actor, action)
+    try:
+        return qs.get(pk=pk)
+    except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):
+        raise Http404(f"No {model._meta.verbose_name} matches the given query.") from None
+
+
+def require_add(actor: User | None, model: type[models.Model]) -> None:
+    """Refuse to create ``model`` rows unless the actor may."""
+    if actor is not None:
+        tenant_for_add(actor, model, None)
+
+
+def tenant_for_add(actor: User | None, model: type[models.Model], tenant: Tenant | None) -> Tenant:
+    """Refuse unless the actor may create ``model`` rows; the tenant they go into.
+
+    Always the actor's own tenant, never one from a form; ``tenant`` is for the platform
+    acting without an actor (commands, jobs).
+    """
+    if actor is not None:
+        caller = require_caller(actor)
+        refusal = add_refusal(caller, model)
+        if refusal is not None:
+            # 403, not 404: which models exist is no secret.
+            raise PermissionDenied(refusal)
+        return caller.tenant
+    if tenant is None:
+        raise ValueError("A tenant is required when the platform acts.")
+    return tenant

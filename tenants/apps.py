@@ -7,6 +7,9 @@ class TenantsConfig(AppConfig):
     name = "tenants"
 
     def ready(self) -> None:
+        from tenants.access import register_rules
+
+        register_rules()
         from auditlog.registry import auditlog
 
         from cot import checks  # noqa: F401  (registers the platform's deployment checks)

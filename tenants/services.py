@@ -17,9 +17,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import Group
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
-from django.http import Http404
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -39,46 +38,13 @@ CUSTOMER_BUILTIN_ROLES = (
 PROVIDER_BUILTIN_ROLES = (("Operator", Role.Kind.OPERATOR), ("Support", Role.Kind.SUPPORT))
 
 
-def access_by_id(actor: User, model: type[M], pk: Any, action: str) -> M:
-    """The row ``pk`` if ``actor`` may ``action`` it; 404 alike for missing and out of reach."""
-    qs = model._default_manager.all().restrict(actor, action)  # type: ignore[attr-defined]
-    try:
-        return qs.get(pk=pk)
-    except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):
-        raise Http404(f"No {model._meta.verbose_name} matches the given query.") from None
-
-
-def require_add(actor: User | None, model: type[models.Model]) -> None:
-    """Refuse to create ``model`` rows unless the actor may."""
-    if actor is not None:
-        tenant_for_add(actor, model, None)
-
-
-def tenant_for_add(actor: User | None, model: type[models.Model], tenant: Tenant | None) -> Tenant:
-    """Refuse unless the actor may create ``model`` rows; the tenant they go into.
-
-    Always the actor's own tenant, never one from a form; ``tenant`` is for the platform
-    acting without an actor (commands, jobs).
-    """
-    if actor is not None:
-        caller = access.require_caller(actor)
-        refusal = access.add_refusal(caller, model)
-        if refusal is not None:
-            # 403, not 404: which models exist is no secret.
-            raise PermissionDenied(refusal)
-        return caller.tenant
-    if tenant is None:
-        raise ValueError("A tenant is required when the platform acts.")
-    return tenant
-
-
 # --- tenants -----------------------------------------------------------------------------
 
 
 @transaction.atomic
 def do_create_tenant(*, slug: str, name: str, provider: bool = False, actor: User | None = None) -> Tenant:
     """Create a tenant with its built-in roles."""
-    require_add(actor, Tenant)
+    access.require_add(actor, Tenant)
     if Tenant.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"A tenant with slug '{slug}' already exists."})
     if provider and Tenant.objects.filter(kind=Tenant.Kind.PROVIDER).exists():
@@ -97,7 +63,7 @@ def do_create_tenant(*, slug: str, name: str, provider: bool = False, actor: Use
 def do_set_tenant_status(tenant: Tenant, status: str, *, actor: User | None = None) -> Tenant:
     """Suspend or reactivate a tenant; a suspended tenant loses all access at once."""
     if actor is not None:
-        tenant = access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
+        tenant = access.access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
         if not access.manages_tenants(actor):
             raise PermissionDenied("Only platform operators change a tenant's status.")
     if status not in Tenant.Status.values:
@@ -143,7 +109,7 @@ def policy_fields_for(actor: User | None) -> tuple[str, ...]:
 def do_update_tenant_policy(tenant: Tenant, changes: dict[str, Any], *, actor: User | None = None) -> Tenant:
     """Change a tenant's name, security policy (administrators) or quotas (operators)."""
     if actor is not None:
-        tenant = access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
+        tenant = access.access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown policy fields: {', '.join(sorted(unknown))}.")
@@ -185,7 +151,7 @@ def do_create_role(
     *, name: str, rights: Sequence[str] = (), description: str = "", actor: User | None, tenant: Tenant | None = None
 ) -> Role:
     """Create a custom role carrying device-group rights (none until given some)."""
-    tenant = tenant_for_add(actor, Role, tenant)
+    tenant = access.tenant_for_add(actor, Role, tenant)
     if Role.objects.filter(tenant=tenant, name=name).exists():
         raise ValidationError({"name": f"A role named '{name}' already exists."})
     role = _create_role_row(tenant, name, Role.Kind.CUSTOM, _clean_rights(rights), description)
@@ -197,7 +163,7 @@ def do_create_role(
 def do_update_role(role: Role, changes: dict[str, Any], *, actor: User | None) -> Role:
     """Rename a custom role or change its rights; built-in roles are fixed."""
     if actor is not None:
-        role = access_by_id(actor, Role, role.pk, Action.CHANGE)
+        role = access.access_by_id(actor, Role, role.pk, Action.CHANGE)
     if role.is_builtin:
         raise ValidationError("Built-in roles cannot be changed.")
     if "rights" in changes:
@@ -216,7 +182,7 @@ def do_update_role(role: Role, changes: dict[str, Any], *, actor: User | None) -
 def do_delete_role(role: Role, *, actor: User | None) -> None:
     """Delete a custom role nobody holds any more."""
     if actor is not None:
-        role = access_by_id(actor, Role, role.pk, Action.DELETE)
+        role = access.access_by_id(actor, Role, role.pk, Action.DELETE)
     if role.is_builtin:
         raise ValidationError("Built-in roles cannot be deleted.")
     if role.members.exists():
@@ -267,7 +233,7 @@ def do_create_user(
     Whether the address is taken is checked last, after everything else about the request
     was found valid: a request that is wrong anyway never learns it.
     """
-    tenant = tenant_for_add(actor, User, tenant)
+    tenant = access.tenant_for_add(actor, User, tenant)
     _check_role_fits(tenant, role)
     email = User.objects.normalize_email(email).lower()
     user = User(email=email, full_name=full_name, tenant=tenant, role=role)
@@ -303,7 +269,7 @@ def do_create_user(
 def do_change_user_role(user: User, role: Role, *, actor: User | None) -> User:
     """Give ``user`` another role; the mirror in guardian's group table changes with it."""
     if actor is not None:
-        user = access_by_id(actor, User, user.pk, Action.CHANGE)
+        user = access.access_by_id(actor, User, user.pk, Action.CHANGE)
         if user.pk == actor.pk:
             raise ValidationError({"role": "You cannot change your own role."})
     _check_role_fits(user.tenant, role)
@@ -325,7 +291,7 @@ def do_change_user_role(user: User, role: Role, *, actor: User | None) -> User:
 def do_update_user(user: User, changes: dict[str, Any], *, actor: User | None) -> User:
     """Change a user's name or (de)activate them. Deactivation also revokes their tokens."""
     if actor is not None:
-        user = access_by_id(actor, User, user.pk, Action.CHANGE)
+        user = access.access_by_id(actor, User, user.pk, Action.CHANGE)
         if user.pk == actor.pk and changes.get("is_active") is False:
             raise ValidationError({"is_active": "You cannot deactivate yourself."})
     unknown = set(changes) - {"full_name", "is_active"}
@@ -351,7 +317,7 @@ def do_update_user(user: User, changes: dict[str, Any], *, actor: User | None) -
 def do_set_password(user: User, password: str, *, actor: User | None) -> None:
     """Set a new password after Django's validators (min. 12 characters, not common)."""
     if actor is not None:
-        user = access_by_id(actor, User, user.pk, Action.CHANGE)
+        user = access.access_by_id(actor, User, user.pk, Action.CHANGE)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as exc:
@@ -366,7 +332,7 @@ def do_set_password(user: User, password: str, *, actor: User | None) -> None:
 def do_reset_2fa(user: User, *, actor: User | None) -> None:
     """Remove a user's authenticator and backup codes; they enrol again at next login."""
     if actor is not None:
-        user = access_by_id(actor, User, user.pk, Action.CHANGE)
+        user = access.access_by_id(actor, User, user.pk, Action.CHANGE)
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     audit.record("2fa.reset", tenant=user.tenant_id, target=user, actor=actor)
@@ -381,7 +347,7 @@ def do_create_api_token(
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user`` (the actor themself); returns it and its secret, shown once."""
     if actor is not None:
-        require_add(actor, ApiToken)
+        access.require_add(actor, ApiToken)
         if actor.pk != user.pk:
             raise PermissionDenied("Tokens are created by their owner.")
     holder = access.caller_for(user)
@@ -421,7 +387,7 @@ def do_create_api_token(
 def do_revoke_api_token(token: ApiToken, *, actor: User | None) -> ApiToken:
     """Revoke a token at once; its next request gets 401."""
     if actor is not None:
-        token = access_by_id(actor, ApiToken, token.pk, Action.DELETE)
+        token = access.access_by_id(actor, ApiToken, token.pk, Action.DELETE)
     now = timezone.now()
     # Guarded in the UPDATE: of two concurrent revocations, one records it.
     if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
@@ -457,7 +423,7 @@ def do_create_support_grant(
 
     The duration has no default: the customer chooses how long, and least is best.
     """
-    tenant = tenant_for_add(actor, SupportGrant, None)
+    tenant = access.tenant_for_add(actor, SupportGrant, None)
     if not 1 <= duration_hours <= SupportGrant.MAX_HOURS:
         raise ValidationError({"duration_hours": f"Support access lasts 1 to {SupportGrant.MAX_HOURS} hours."})
     if scope not in SupportGrant.Scope.values:
@@ -501,7 +467,7 @@ def _end_support_sessions(grant: SupportGrant) -> int:
 @transaction.atomic
 def do_revoke_support_grant(grant: SupportGrant, *, actor: User) -> SupportGrant:
     """Revoke at once; the engineer's next request is refused."""
-    grant = access_by_id(actor, SupportGrant, grant.pk, Action.CHANGE)
+    grant = access.access_by_id(actor, SupportGrant, grant.pk, Action.CHANGE)
     now = timezone.now()
     if SupportGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_by=actor):
         grant.revoked_at, grant.revoked_by = now, actor

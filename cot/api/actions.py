@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from rest_framework.exceptions import MethodNotAllowed
+
 from tenants.models import Action
 
 METHOD_ACTIONS = {
@@ -16,5 +18,15 @@ METHOD_ACTIONS = {
 
 
 def access_action(view: Any, request: Any) -> str:
-    """An ``@action(access_action=...)``'s declared action, else the HTTP method's."""
-    return getattr(view, "access_action", None) or METHOD_ACTIONS.get(request.method or "GET", Action.VIEW)
+    """An ``@action(access_action=...)``'s declared action, else the HTTP method's.
+
+    A method that names no action (``TRACE``, invented ones) is refused with 405 before
+    any rule runs, rather than being read as the mildest action.
+    """
+    declared = getattr(view, "access_action", None)
+    if declared:
+        return str(declared)
+    method = (request.method or "").upper()
+    if method not in METHOD_ACTIONS:
+        raise MethodNotAllowed(method)
+    return METHOD_ACTIONS[method]

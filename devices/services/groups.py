@@ -11,9 +11,8 @@ from django.db import connection, transaction
 import audit
 from cot.exceptions import Conflict
 from devices.models import Device, DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission, DeviceRegistration
-from tenants.access import manages_rights
+from tenants.access import access_by_id, manages_rights, tenant_for_add
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, Tenant, User
-from tenants.services import access_by_id, tenant_for_add
 
 GROUP_FIELDS = ("name", "description", "parent")
 # Key of the advisory lock that serialises tree changes within one tenant (``grp``).

@@ -41,9 +41,8 @@ from cot.exceptions import Conflict
 from cot.spreadsheet import FORMULA_STARTS
 from devices.models import Device, DeviceGroup, DeviceRegistration, DeviceType
 from devices.services.registry import issue_device_credential
-from tenants.access import require_secret_keeper
+from tenants.access import access_by_id, require_secret_keeper, tenant_for_add
 from tenants.models import Action, Tenant, User
-from tenants.services import access_by_id, tenant_for_add
 from tenants.tokens import new_secret, secret_digest
 
 MAX_CSV_ROWS = 10_000

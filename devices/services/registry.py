@@ -15,9 +15,8 @@ from cot.db_routers import TELEMETRY_ALIAS
 from cot.exceptions import Conflict
 from devices.device_api.validation import attributes_problem
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
-from tenants.access import caller_for, require_caller, require_secret_keeper
+from tenants.access import access_by_id, caller_for, require_caller, require_secret_keeper, tenant_for_add
 from tenants.models import Action, Tenant, User
-from tenants.services import access_by_id, tenant_for_add
 from tenants.tokens import new_secret, secret_digest, shown_prefix
 
 # --- device types ------------------------------------------------------------------------

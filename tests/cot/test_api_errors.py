@@ -55,3 +55,18 @@ def test_non_numeric_ids_are_json_404(acme_admin: Any, method: str, path: str) -
     response = getattr(api_client(acme_admin), method)(path, {"status": "CLEARED"}, format="json")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "BREW"])
+def test_a_method_that_names_no_action_is_405_before_any_rule(acme_admin: Any, method: str) -> None:
+    from rest_framework.exceptions import MethodNotAllowed
+    from rest_framework.test import APIRequestFactory
+
+    from cot.api.actions import access_action
+    from devices.api.views import DeviceViewSet
+
+    with pytest.raises(MethodNotAllowed):
+        access_action(DeviceViewSet(), APIRequestFactory().generic(method, "/api/v1/devices/"))
+    response = api_client(acme_admin).generic(method, "/api/v1/devices/")
+    assert response.status_code == 405
+    assert method in response.json()["detail"]

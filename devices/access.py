@@ -1,0 +1,120 @@
+"""Access rules of the devices app's models, registered with ``tenants.access``.
+
+Rights granted on a device group reach everything below it: its devices, their
+operations and (through the device ids) their payload rows. Administrators (and support
+engineers inside a grant) see the tenant's whole fleet; everyone else sees the groups
+granted to their user or role, as django-guardian's object permission rows say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from devices.models import Device, DeviceGroupRolePermission, DeviceGroupUserPermission
+from tenants.access import (
+    Caller,
+    Rule,
+    acting_admins,
+    admin_only,
+    pinned,
+    register,
+    registration,
+    secret_keepers,
+    tenant_readable,
+)
+from tenants.models import Action
+
+
+def device_groups_q(caller: Caller, action: str, group_field: str = "pk") -> Q:
+    """Q matching rows whose device group (``group_field``) grants the caller ``action``.
+
+    Device groups pass ``"pk"``; devices ``"group_id"`` and operations
+    ``"device__group_id"``, so rights granted on a group reach its devices. A permission
+    row only counts when its group, its user or role and the caller share one tenant.
+    """
+    if caller.acts_as_admin:
+        return Q()
+    if action not in caller.rights:
+        return Q(pk__in=[])
+    codename = f"{action}_devicegroup"
+    group_ref = OuterRef(group_field)
+    by_user = DeviceGroupUserPermission.objects.filter(
+        content_object=group_ref,
+        content_object__tenant=caller.tenant.pk,
+        user=caller.user.pk,
+        user__tenant=caller.tenant.pk,
+        permission__codename=codename,
+    )
+    by_role = DeviceGroupRolePermission.objects.filter(
+        content_object=group_ref,
+        content_object__tenant=caller.tenant.pk,
+        group=caller.role.group_id,
+        group__cot_role__tenant=caller.tenant.pk,
+        permission__codename=codename,
+    )
+    return Q(Exists(by_user)) | Q(Exists(by_role))
+
+
+def in_granted_groups(group_field: str) -> Rule:
+    """Rule for rows reached through a device group: administrators all, others by grant."""
+
+    def rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+        qs = pinned(qs, caller)
+        if action == Action.ADD:
+            return qs if caller.acts_as_admin else qs.none()
+        return qs.filter(device_groups_q(caller, action, group_field))
+
+    rule.__doc__ = f"Administrators all rows; others those whose group (``{group_field}``) grants the action."
+    return rule
+
+
+group_rule = in_granted_groups("pk")
+device_rule = in_granted_groups("group_id")
+operation_rule = in_granted_groups("device__group_id")
+
+
+def payload_purge_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Administrators see every purge job of the tenant, others those they started; the job alone writes."""
+    if action != Action.VIEW:
+        return qs.none()
+    qs = pinned(qs, caller)
+    return qs if caller.acts_as_admin else qs.filter(created_by=caller.user.pk)
+
+
+def payload_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Administrators every row of the tenant; others the rows of devices they may view (or change).
+
+    Payload rows live in the telemetry database and follow their device's rights. The
+    stores cannot be joined, so a constrained caller's reachable device ids are read from
+    the registry first; administrators need only the tenant pin.
+    """
+    qs = pinned(qs, caller)
+    if caller.acts_as_admin:
+        return qs
+    device_rules = registration("devices.Device")
+    if device_rules is None:
+        return qs.none()
+    device_action = Action.VIEW if action == Action.VIEW else Action.CHANGE
+    devices = device_rules.rows(Device.objects.all(), caller, device_action)
+    return qs.filter(device_id__in=list(devices.values_list("pk", flat=True)))
+
+
+def operators_of_devices(caller: Caller) -> bool:
+    """Administrators, and roles with ``change`` (checked again on the device by the service)."""
+    return caller.acts_as_admin or Action.CHANGE in caller.rights
+
+
+def register_rules() -> None:
+    """The devices app's models (called from ``DevicesConfig.ready``)."""
+    register("devices.DeviceGroup", group_rule, add=acting_admins)
+    register("devices.Device", device_rule, add=acting_admins)
+    register("devices.Operation", operation_rule, add=operators_of_devices)
+    register("devices.DeviceType", tenant_readable, add=acting_admins)
+    # Registrations hand out device credentials: support may look (a read grant is for
+    # looking), only the tenant's own administrators create or change them.
+    register("devices.DeviceRegistration", admin_only, add=secret_keepers, support_never_writes=True)
+    register("devices.PayloadPurge", payload_purge_rule)
+    for label in ("devices.Measurement", "devices.Event", "devices.Alarm", "devices.OperationResult"):
+        register(label, payload_rule)

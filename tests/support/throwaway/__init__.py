@@ -1,0 +1,1 @@
+"""A throwaway app whose tenant-scoped model has no access rules: start-up must refuse it."""
