@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from audit.export import EXPORT_FORMATS, ExportUnavailable, export_response
 from audit.models import AuditEntry
-from tenants.admin_mixins import TenantScopedAdminMixin
-from tenants.admin_site import cockpit
+from cot.cockpit.mixins import TenantScopedAdminMixin
+from cot.cockpit.site import cockpit
 
 # The families of events the trail records (the part of ``event`` before the dot).
 EVENT_FAMILIES = (

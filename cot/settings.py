@@ -153,7 +153,7 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "tenants.auth_backends.lockout_username"
 AXES_CLIENT_IP_CALLABLE = "audit.request_meta.client_ip"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "tenants.views.auth.lockout_response"
+AXES_LOCKOUT_CALLABLE = "cot.cockpit.site.lockout_response"
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
 # Guardian: object permissions only through our direct foreign-key tables; no anonymous user.

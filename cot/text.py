@@ -3,7 +3,7 @@
 Control characters (a tab, an escape sequence, a bell) in a name corrupt exports and
 terminals and hide in lists; Unicode direction overrides (U+202A-U+202E, U+2066-U+2069)
 make a name read differently from what it is. Multi-line fields keep line breaks and tabs.
-One rule for the API (``cot.api.serializers``) and the cockpit (``tenants.admin_mixins``).
+One rule for the API (``cot.api.serializers``) and the cockpit (``cot.cockpit.mixins``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularSwaggerView
 
 from cot.api.errors import api_not_found
 from cot.api.schema import CachedSchemaView
-from tenants.admin_site import cockpit
+from cot.cockpit.site import cockpit
 from tenants.views.support import enter_support_grant, leave_support_grant
 
 urlpatterns = [

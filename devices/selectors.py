@@ -32,9 +32,9 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from devices.device_api.validation import VALUE_BOUND
-from devices.models import Alarm, Device, Event, Measurement, Operation
+from devices.models import Alarm, Device, DeviceGroup, Event, Measurement, Operation
 from devices.presence import DEFAULT_HEARTBEAT_SECONDS, is_online_since, online_window
-from tenants.models import Action
+from tenants.models import Action, User
 
 
 def is_online(device: Device) -> bool:
@@ -197,3 +197,55 @@ def device_audit_entries(user: Any, device: Device, limit: int = RECENT_ROWS) ->
     content_type = ContentType.objects.get_for_model(Device)
     rows = AuditEntry.objects.restrict(user, Action.VIEW).filter(content_type=content_type, object_pk=str(device.pk))
     return list(rows.order_by("-id")[:limit])
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One row of the group tree: a visible group, its depth and its visible devices."""
+
+    group_id: int
+    name: str
+    depth: int
+    devices: int
+    subtree_devices: int
+
+
+def group_tree(user: User) -> list[TreeNode]:
+    """The groups ``user`` can see, depth first, each with the devices they can see in it.
+
+    Rights are not inherited down the tree, so a visible group whose parent is hidden
+    from the caller is shown as a root; hidden groups are neither shown nor named.
+    """
+    groups = {
+        row["pk"]: row for row in DeviceGroup.objects.restrict(user, Action.VIEW).values("pk", "name", "parent_id")
+    }
+    counts = dict(
+        Device.objects.restrict(user, Action.VIEW)
+        .order_by()
+        .values_list("group")
+        .annotate(total=Count("pk"))
+        .values_list("group", "total")
+    )
+    children: dict[int | None, list[int]] = {}
+    for pk, row in groups.items():
+        parent = row["parent_id"] if row["parent_id"] in groups else None
+        children.setdefault(parent, []).append(pk)
+    for kids in children.values():
+        kids.sort(key=lambda pk: groups[pk]["name"].lower())
+    nodes: list[TreeNode] = []
+    seen: set[int] = set()
+
+    def walk(pk: int, depth: int) -> int:
+        """Append ``pk``'s subtree; return the devices in it."""
+        seen.add(pk)
+        index = len(nodes)
+        nodes.append(TreeNode(pk, groups[pk]["name"], depth, counts.get(pk, 0), 0))
+        total = counts.get(pk, 0) + sum(walk(kid, depth + 1) for kid in children.get(pk, []) if kid not in seen)
+        nodes[index] = TreeNode(pk, groups[pk]["name"], depth, counts.get(pk, 0), total)
+        return total
+
+    for root in children.get(None, []):
+        walk(root, 0)
+    for pk in sorted(set(groups) - seen):  # only if stored rows ever formed a loop
+        walk(pk, 0)
+    return nodes

@@ -47,17 +47,10 @@ PENDING_KEY = "cot_pending_login"
 PENDING_MAX_AGE_SECONDS = 5 * 60
 
 
-def lockout_response(
-    request: HttpRequest, original_response: Any = None, credentials: Any = None, *args: Any, **kwargs: Any
-) -> HttpResponse:
-    """What django-axes answers once an account or address is locked out (429, generic).
-
-    AxesMiddleware calls this outside the view, so the response is rendered here.
-    """
-    from tenants.admin_site import cockpit
-
-    request.current_app = cockpit.name
-    context = {**_page_context(request, cockpit, "Log in"), "error": LOCKOUT_MESSAGE, "form": None}
+def lockout_page(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    """The login page saying that an account or address is locked out (429, generic)."""
+    request.current_app = site.name
+    context = {**_page_context(request, site, "Log in"), "error": LOCKOUT_MESSAGE, "form": None}
     return render(request, "cockpit/login.html", context, status=429)
 
 
@@ -174,7 +167,7 @@ def password_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
         source = client_ip(request) or "unknown"
         refusal = ratelimit.check(ratelimit.limits_for("login", source, settings.RATE_LIMITS["login"]))
         if refusal is not None:
-            response = lockout_response(request)
+            response = lockout_page(request, site)
             response["Retry-After"] = str(refusal.retry_after)
             return response
     form = PasswordLoginForm(request, data=request.POST if request.method == "POST" else None)

@@ -9,9 +9,9 @@ from django.test import Client, RequestFactory
 from django.urls import NoReverseMatch, reverse
 
 from audit.models import AuditEntry, tenant_id_of
+from cot.cockpit.mixins import TenantScopedAdminMixin
+from cot.cockpit.site import cockpit
 from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration, DeviceType, PayloadPurge
-from tenants.admin_mixins import TenantScopedAdminMixin
-from tenants.admin_site import cockpit
 from tenants.models import ApiToken, Role, SupportGrant, Tenant, User
 from tenants.services import builtin_role, do_create_role, do_create_support_grant
 from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state

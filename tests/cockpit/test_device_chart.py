@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from devices.admin_chart import MAX_TICKS, Chart, build_charts, nice_ticks
+from devices.charts import MAX_TICKS, Chart, build_charts, nice_ticks
 from devices.models import Measurement
 from devices.selectors import Bucket, Series, bucket_stride, measurement_series, series_names
 from tenants.models import Role

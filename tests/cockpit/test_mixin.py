@@ -6,8 +6,8 @@ import pytest
 from django.contrib import admin
 from django.test import RequestFactory
 
-from tenants.admin_mixins import ScopedRawIdWidget, TenantScopedAdminMixin
-from tenants.admin_site import cockpit
+from cot.cockpit.mixins import ScopedRawIdWidget, TenantScopedAdminMixin
+from cot.cockpit.site import cockpit
 from tenants.models import ApiToken, Role, User
 from tenants.services import builtin_role
 from tests.factories import make_user
@@ -112,7 +112,7 @@ def test_every_field_that_looks_like_a_secret_is_declared_one():
 
 
 def test_every_cockpit_admin_uses_the_scoped_changelist(acme_admin):
-    from tenants.admin_mixins import ScopedChangeList
+    from cot.cockpit.mixins import ScopedChangeList
 
     request = _request(acme_admin)
     for model_admin in cockpit._registry.values():

@@ -1,4 +1,8 @@
-"""The cockpit: a Django admin site that admits only fully authenticated tenant users."""
+"""The cockpit: a Django admin site that admits only fully authenticated tenant users.
+
+The login steps are ``tenants.views.auth``'s; this module wires them into the site and
+answers django-axes' lockouts (``lockout_response``) with the site's login page.
+"""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,8 +12,11 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
+import audit
+from tenants import two_factor
 from tenants.access import caller_for
 from tenants.policy import session_is_fully_authenticated
+from tenants.views import auth
 
 
 class CockpitSite(AdminSite):
@@ -48,8 +55,6 @@ class CockpitSite(AdminSite):
         return session_is_fully_authenticated(request) and caller_for(request.user) is not None
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        from tenants.views import auth
-
         site = {"site": self}
         # Listed before the admin's own patterns, so these win for login/ and logout/.
         return [
@@ -66,9 +71,6 @@ class CockpitSite(AdminSite):
         """Django's password change (with our validators), recorded in the audit trail."""
         response = super().password_change(request, extra_context)
         if request.method == "POST" and response.status_code == 302:
-            import audit
-            from tenants import two_factor
-
             user: Any = request.user
             two_factor.forget_pending_enrolments(user)
             audit.record("user.password", tenant=user.tenant_id, target=user, actor=user)
@@ -76,16 +78,22 @@ class CockpitSite(AdminSite):
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """Step 1 of the cockpit login (e-mail and password); see ``tenants.views.auth``."""
-        from tenants.views import auth
-
         return auth.password_step(request, site=self)
 
     # The stub says TemplateResponse; a redirect to the login page is the point here.
     def logout(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:  # type: ignore[override]
         """End the session (POST only) and show the login page again."""
-        from tenants.views import auth
-
         return auth.logout_view(request, site=self)
 
 
 cockpit = CockpitSite(name="cockpit")
+
+
+def lockout_response(
+    request: HttpRequest, original_response: Any = None, credentials: Any = None, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    """What django-axes answers once an account or address is locked out (``AXES_LOCKOUT_CALLABLE``).
+
+    AxesMiddleware calls this outside any view, so it names the site whose login page it shows.
+    """
+    return auth.lockout_page(request, cockpit)

@@ -14,6 +14,7 @@ request's user as actor, so the tenant always comes from the caller, never a for
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -73,6 +74,16 @@ def visible_rows(model: type[models.Model], user: Any) -> models.QuerySet[Any] |
     if not isinstance(rows, TenantQuerySet):
         return None
     return rows.restrict(user, Action.VIEW)
+
+
+def changed_values(form: forms.BaseForm, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The submitted values of the fields the user actually changed (of ``names``, if given).
+
+    Services write only what they are handed, so an unchanged field never overwrites a
+    column another request changed meanwhile.
+    """
+    wanted = form.changed_data if names is None else [name for name in names if name in form.changed_data]
+    return {name: form.cleaned_data[name] for name in wanted}
 
 
 def report_service_error(form: forms.BaseForm, error: ValidationError) -> None:

@@ -1,9 +1,11 @@
-"""Shared pieces of cockpit bulk actions: the intermediate page and reporting refusals.
+"""Cockpit bulk actions: one service call per row, or one for the whole selection.
 
-An action that needs input (a target group, a confirmation) answers its first POST
-with ``action_page``; the page posts the same selection back to the changelist with
-``apply`` set, and the action then calls its service once for the whole selection.
-Services are all or nothing, so a refusal means nothing changed.
+``run_for_each`` suits actions whose rows stand alone (suspend these tenants): each row
+succeeds or is refused on its own, and the user reads both. An action that needs input
+(a target group, a confirmation) answers its first POST with ``action_page``; the page
+posts the same selection back to the changelist with ``apply`` set, and the action then
+calls its service once for the whole selection. Services are all or nothing, so a
+refusal there means nothing changed.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def action_page(
         "form_action": request.get_full_path(),
     }
     request.current_app = model_admin.admin_site.name
-    return TemplateResponse(request, "admin/devices/action_form.html", context)
+    return TemplateResponse(request, "admin/cockpit/action_form.html", context)
 
 
 def report_refusal(model_admin: Any, request: HttpRequest, exc: Exception, what: str) -> None:
@@ -73,3 +75,18 @@ def report_refusal(model_admin: Any, request: HttpRequest, exc: Exception, what:
     else:  # pragma: no cover - callers pass only the exceptions above
         raise exc
     model_admin.message_user(request, f"{what}: {reason} Nothing was changed.", messages.ERROR)
+
+
+def run_for_each(admin_obj: Any, request: HttpRequest, queryset: QuerySet[Any], step: Any, done: str) -> None:
+    """Apply a service ``step`` to every selected row; report successes and refusals."""
+    count = 0
+    for row in queryset:
+        try:
+            step(row)
+        except (ValidationError, PermissionDenied, Http404) as exc:
+            reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else "not allowed"
+            admin_obj.message_user(request, f"{row}: {reason}", messages.ERROR)
+        else:
+            count += 1
+    if count:
+        admin_obj.message_user(request, f"{done}: {count}.", messages.SUCCESS)

@@ -20,12 +20,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
+from cot.cockpit.mixins import acting_user
 from devices import selectors
-from devices.admin_chart import DEFAULT_RANGE, RANGES, build_charts
+from devices.charts import DEFAULT_RANGE, RANGES, build_charts
 from devices.models import Alarm, Device, Operation
 from devices.services import registry
 from tenants import access
-from tenants.admin_mixins import acting_user
 from tenants.models import Action
 
 if TYPE_CHECKING:

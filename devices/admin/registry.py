@@ -19,14 +19,14 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from cot.body_limits import accepts_uploads
+from cot.cockpit.actions import report_refusal
+from cot.cockpit.mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user, count_per_row
+from cot.cockpit.site import cockpit
 from cot.spreadsheet import csv_lines
-from devices.admin_actions import report_refusal
-from devices.admin_device import next_steps
+from devices.admin.next_steps import next_steps
 from devices.models import Device, DeviceRegistration, DeviceType
 from devices.services import registration, registry
 from tenants import access
-from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user, count_per_row
-from tenants.admin_site import cockpit
 from tenants.models import Action
 
 # --- device types --------------------------------------------------------------------------

@@ -1,14 +1,8 @@
-"""Cockpit pages for device groups (with their tree) and the rights users and roles hold on them.
-
-The other device pages live in their own modules, imported at the end so that they
-register with the cockpit: ``admin_device`` (devices), ``admin_registry`` (types and
-registrations) and ``admin_payload`` (alarms and payload purges).
-"""
+"""Cockpit pages for device groups (with their tree) and the rights users and roles hold on them."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, cast
 
 from django import forms
@@ -16,18 +10,17 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import NestedObjects, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from devices import services
-from devices.admin_device import next_steps
-from devices.models import Device, DeviceGroup
+from cot.cockpit.mixins import ServiceForm, TenantScopedAdminMixin, acting_user, changed_values, report_service_error
+from cot.cockpit.site import cockpit
+from devices import selectors, services
+from devices.admin.next_steps import next_steps
+from devices.models import DeviceGroup
 from tenants import access
-from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user, report_service_error
-from tenants.admin_site import cockpit
 from tenants.models import DEVICE_GROUP_RIGHT_CHOICES, Action, Role, User
 
 
@@ -38,58 +31,6 @@ class DeviceGroupForm(ServiceForm):
         model = DeviceGroup
         fields = ("name", "parent", "description")
         help_texts = {"parent": "Where the group sits in the group tree. Rights are not inherited from it."}
-
-
-@dataclass(frozen=True)
-class TreeNode:
-    """One row of the group tree: a visible group, its depth and its visible devices."""
-
-    group_id: int
-    name: str
-    depth: int
-    devices: int
-    subtree_devices: int
-
-
-def group_tree(user: User) -> list[TreeNode]:
-    """The groups ``user`` can see, depth first, each with the devices they can see in it.
-
-    Rights are not inherited down the tree, so a visible group whose parent is hidden
-    from the caller is shown as a root; hidden groups are neither shown nor named.
-    """
-    groups = {
-        row["pk"]: row for row in DeviceGroup.objects.restrict(user, Action.VIEW).values("pk", "name", "parent_id")
-    }
-    counts = dict(
-        Device.objects.restrict(user, Action.VIEW)
-        .order_by()
-        .values_list("group")
-        .annotate(total=Count("pk"))
-        .values_list("group", "total")
-    )
-    children: dict[int | None, list[int]] = {}
-    for pk, row in groups.items():
-        parent = row["parent_id"] if row["parent_id"] in groups else None
-        children.setdefault(parent, []).append(pk)
-    for kids in children.values():
-        kids.sort(key=lambda pk: groups[pk]["name"].lower())
-    nodes: list[TreeNode] = []
-    seen: set[int] = set()
-
-    def walk(pk: int, depth: int) -> int:
-        """Append ``pk``'s subtree; return the devices in it."""
-        seen.add(pk)
-        index = len(nodes)
-        nodes.append(TreeNode(pk, groups[pk]["name"], depth, counts.get(pk, 0), 0))
-        total = counts.get(pk, 0) + sum(walk(kid, depth + 1) for kid in children.get(pk, []) if kid not in seen)
-        nodes[index] = TreeNode(pk, groups[pk]["name"], depth, counts.get(pk, 0), total)
-        return total
-
-    for root in children.get(None, []):
-        walk(root, 0)
-    for pk in sorted(set(groups) - seen):  # only if stored rows ever formed a loop
-        walk(pk, 0)
-    return nodes
 
 
 class RightsForm(forms.Form):
@@ -150,7 +91,7 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         )
 
     def update_object(self, request: HttpRequest, obj: DeviceGroup, form: Any) -> None:
-        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        changes = changed_values(form)
         if changes:
             services.do_update_device_group(obj, changes, actor=acting_user(request))
 
@@ -196,7 +137,7 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": "Group tree",
             "opts": self.opts,
-            "nodes": group_tree(acting_user(request)),
+            "nodes": selectors.group_tree(acting_user(request)),
             "devices_url": devices_url,
             "has_add_permission": self.has_add_permission(request),
             "next_steps": next_steps(request, self.admin_site.name),
@@ -249,4 +190,3 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
 
 # The other device pages register themselves with the cockpit on import.
-from devices import admin_device, admin_payload, admin_registry  # noqa: E402, F401

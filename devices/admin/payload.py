@@ -17,13 +17,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from devices.admin_actions import report_refusal
-from devices.admin_device import next_steps
+from cot.cockpit.actions import report_refusal
+from cot.cockpit.mixins import ScopedChangeList, TenantScopedAdminMixin, acting_user
+from cot.cockpit.site import cockpit
+from devices.admin.next_steps import next_steps
 from devices.models import Alarm, Device, PayloadPurge
 from devices.services import registry
 from tenants import access
-from tenants.admin_mixins import ScopedChangeList, TenantScopedAdminMixin, acting_user
-from tenants.admin_site import cockpit
 from tenants.models import Action
 
 # Seconds between reloads of the purge pages while a purge is still going.

@@ -12,10 +12,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from audit.models import AuditEntry
+from cot.cockpit.actions import run_for_each
+from cot.cockpit.mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user, count_per_row
+from cot.cockpit.site import cockpit
 from tenants import services
-from tenants.admin import run_for_each
-from tenants.admin_mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user, count_per_row
-from tenants.admin_site import cockpit
 from tenants.models import Action, SupportGrant
 
 

@@ -2,7 +2,7 @@
 
 Devices are created by registration, never here. The list filters, searches and runs
 the bulk actions (move, block, decommission), each all or nothing through one service
-call. The device page (chart, alarms, operations, …) is ``admin_device_page``.
+call. The device page (chart, alarms, operations, …) is ``devices.admin.device_page``.
 """
 
 from __future__ import annotations
@@ -17,37 +17,21 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from cot.cockpit.actions import action_page, applying, report_refusal
+from cot.cockpit.mixins import ServiceForm, TenantScopedAdminMixin, acting_user, changed_values, visible_rows
+from cot.cockpit.site import cockpit
 from devices import selectors
-from devices.admin_actions import action_page, applying, report_refusal
-from devices.admin_device_page import DevicePageMixin
-from devices.models import Device, DeviceGroup, DeviceRegistration, PayloadPurge
+from devices.admin.device_page import DevicePageMixin
+from devices.admin.next_steps import next_steps
+from devices.models import Device, DeviceGroup, PayloadPurge
 from devices.services import registry
 from tenants import access
-from tenants.admin_mixins import ServiceForm, TenantScopedAdminMixin, acting_user, visible_rows
-from tenants.admin_site import cockpit
 from tenants.models import Action, User
 
 if TYPE_CHECKING:
     _AdminBase = admin.ModelAdmin[Any]
 else:
     _AdminBase = object
-
-
-def next_steps(request: HttpRequest, site_name: str) -> dict[str, Any]:
-    """What an empty device page tells the caller to do next (``admin/devices/_next_steps.html``).
-
-    Administrators are shown how to register a device; support engineers that the
-    tenant's administrators do; everyone else whom to ask for rights on a group.
-    """
-    caller = access.caller_for(request.user)
-    return {
-        "may_register": access.can_add(request.user, DeviceRegistration),
-        "acts_as_admin": caller is not None and caller.acts_as_admin,
-        "tenant_name": caller.tenant.name if caller is not None else "",
-        "registration_add_url": reverse(f"{site_name}:devices_deviceregistration_add"),
-        "registration_upload_url": reverse(f"{site_name}:devices_deviceregistration_upload"),
-        "registrations_url": reverse(f"{site_name}:devices_deviceregistration_changelist"),
-    }
 
 
 class OnlineFilter(admin.SimpleListFilter):
@@ -189,7 +173,7 @@ class DeviceAdmin(DevicePageMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     # --- writes ------------------------------------------------------------------------
 
     def update_object(self, request: HttpRequest, obj: Device, form: Any) -> None:
-        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in registry.DEVICE_FIELDS}
+        changes = changed_values(form, registry.DEVICE_FIELDS)
         if changes:
             registry.do_update_device(obj, changes, actor=acting_user(request))
 

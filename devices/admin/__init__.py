@@ -1,0 +1,10 @@
+"""The devices app's cockpit pages, one module per subject; importing this package registers them.
+
+Django's admin autodiscovery imports ``devices.admin``; each module registers its
+``ModelAdmin`` with ``cot.cockpit.site.cockpit`` when imported here. ``device_page``
+(the page of one device) and ``next_steps`` (empty states) are pieces the others use.
+"""
+
+from devices.admin import devices, groups, payload, registry
+
+__all__ = ["devices", "groups", "payload", "registry"]

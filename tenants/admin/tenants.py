@@ -1,0 +1,79 @@
+"""Tenants in the cockpit: operators create, suspend and reactivate them; administrators edit their policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from cot.cockpit.actions import run_for_each
+from cot.cockpit.mixins import ServiceForm, TenantScopedAdminMixin, acting_user, changed_values
+from cot.cockpit.site import cockpit
+from tenants import access, services
+from tenants.models import Tenant
+
+
+class TenantForm(ServiceForm):
+    """Slug and name when adding; the policy fields when changing (the admin picks which)."""
+
+    class Meta:
+        model = Tenant
+        fields = ("slug", "name", *services.POLICY_FIELDS)
+
+
+@admin.register(Tenant, site=cockpit)
+class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """Operators list, create, suspend and reactivate tenants; administrators edit their policy."""
+
+    form = TenantForm
+    list_display = ("slug", "name", "kind", "status")
+    list_filter = ("kind", "status")
+    search_fields = ("slug", "name")
+    actions = ("suspend", "reactivate")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("slug", "name")
+        return ("slug", "kind", "status", *services.POLICY_FIELDS, "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        editable = services.policy_fields_for(acting_user(request))
+        return ("slug", "kind", "status", *(f for f in services.POLICY_FIELDS if f not in editable), "created_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_status_permission(self, request: HttpRequest) -> bool:
+        """Only platform operators suspend or reactivate tenants."""
+        return access.manages_tenants(request.user)
+
+    def create_object(self, request: HttpRequest, form: Any) -> Tenant:
+        data = form.cleaned_data
+        return services.do_create_tenant(slug=data["slug"], name=data["name"], actor=acting_user(request))
+
+    def update_object(self, request: HttpRequest, obj: Tenant, form: Any) -> None:
+        changes = changed_values(form, services.policy_fields_for(acting_user(request)))
+        if changes:
+            services.do_update_tenant_policy(obj, changes, actor=acting_user(request))
+
+    @admin.action(description="Suspend selected tenants", permissions=["status"])
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        """Suspend each selected tenant; its users lose access at once."""
+
+        def step(tenant: Tenant) -> None:
+            services.do_set_tenant_status(tenant, Tenant.Status.SUSPENDED, actor=acting_user(request))
+
+        run_for_each(self, request, queryset, step, "Suspended")
+
+    @admin.action(description="Reactivate selected tenants", permissions=["status"])
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        """Reactivate each selected tenant."""
+
+        def step(tenant: Tenant) -> None:
+            services.do_set_tenant_status(tenant, Tenant.Status.ACTIVE, actor=acting_user(request))
+
+        run_for_each(self, request, queryset, step, "Reactivated")
