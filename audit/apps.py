@@ -11,3 +11,6 @@ class AuditConfig(AppConfig):
         from audit.access import register_rules
 
         register_rules()
+        from audit.api.routes import register_routes
+
+        register_routes()

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "devices",
     "firmware",
     "audit",
+    # Wiring above every app (the demo data of `make run`).
+    "cot.demo",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,9 @@ class DevicesConfig(AppConfig):
         from devices.access import register_rules
 
         register_rules()
+        from devices.api.routes import register_routes
+
+        register_routes()
         from auditlog.registry import auditlog
 
         from devices.models import Device, DeviceGroup, DeviceType

@@ -9,3 +9,5 @@ log "ruff format --check"
 .venv/bin/ruff format --check .
 log "mypy"
 .venv/bin/mypy .
+log "lint-imports (layer contracts in pyproject.toml)"
+.venv/bin/lint-imports --no-cache --no-logo

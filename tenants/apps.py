@@ -10,6 +10,9 @@ class TenantsConfig(AppConfig):
         from tenants.access import register_rules
 
         register_rules()
+        from tenants.api.routes import register_routes
+
+        register_routes()
         from auditlog.registry import auditlog
 
         from cot import checks  # noqa: F401  (registers the platform's deployment checks)
