@@ -1,9 +1,9 @@
 """The audit app's ``/api/v1/`` endpoint, registered from ``AuditConfig.ready()``."""
 
 from audit.api.views import AuditEntryViewSet
-from cot.api.routes import router
+from cot.api.routes import register
 
 
 def register_routes() -> None:
     """The audit trail (read-only) and its export."""
-    router.register("audit", AuditEntryViewSet, basename="auditentry")
+    register("audit", AuditEntryViewSet, basename="auditentry")

@@ -1,6 +1,6 @@
 """The devices app's ``/api/v1/`` endpoints, registered from ``DevicesConfig.ready()``."""
 
-from cot.api.routes import router
+from cot.api.routes import register
 from devices.api.views import (
     AlarmViewSet,
     DeviceGroupViewSet,
@@ -15,11 +15,11 @@ from devices.api.views import (
 
 def register_routes() -> None:
     """The device registry and the device payload (read from the telemetry database)."""
-    router.register("device-groups", DeviceGroupViewSet, basename="devicegroup")
-    router.register("device-types", DeviceTypeViewSet, basename="devicetype")
-    router.register("devices", DeviceViewSet, basename="device")
-    router.register("registrations", DeviceRegistrationViewSet, basename="deviceregistration")
-    router.register("measurements", MeasurementViewSet, basename="measurement")
-    router.register("events", EventViewSet, basename="event")
-    router.register("alarms", AlarmViewSet, basename="alarm")
-    router.register("operations", OperationViewSet, basename="operation")
+    register("device-groups", DeviceGroupViewSet, basename="devicegroup")
+    register("device-types", DeviceTypeViewSet, basename="devicetype")
+    register("devices", DeviceViewSet, basename="device")
+    register("registrations", DeviceRegistrationViewSet, basename="deviceregistration")
+    register("measurements", MeasurementViewSet, basename="measurement")
+    register("events", EventViewSet, basename="event")
+    register("alarms", AlarmViewSet, basename="alarm")
+    register("operations", OperationViewSet, basename="operation")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from cot.api.routes import register_path, router
+from cot.api.routes import register, register_path
 from tenants.api.support import SupportGrantViewSet
 from tenants.api.views import ApiTokenViewSet, MeView, RoleViewSet, UserViewSet
 
@@ -10,7 +10,7 @@ from tenants.api.views import ApiTokenViewSet, MeView, RoleViewSet, UserViewSet
 def register_routes() -> None:
     """Users, roles, API tokens, support grants and ``me/``."""
     register_path(path("me/", MeView.as_view(), name="me"))
-    router.register("users", UserViewSet, basename="user")
-    router.register("roles", RoleViewSet, basename="role")
-    router.register("tokens", ApiTokenViewSet, basename="apitoken")
-    router.register("support-grants", SupportGrantViewSet, basename="supportgrant")
+    register("users", UserViewSet, basename="user")
+    register("roles", RoleViewSet, basename="role")
+    register("tokens", ApiTokenViewSet, basename="apitoken")
+    register("support-grants", SupportGrantViewSet, basename="supportgrant")
