@@ -10,6 +10,7 @@ from django.db import connection, transaction
 
 import audit
 from cot.exceptions import Conflict
+from cot.updates import save_changes
 from devices.models import Device, DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission, DeviceRegistration
 from tenants.access import access_by_id, manages_rights, tenant_for_add
 from tenants.models import DEVICE_GROUP_RIGHTS, Action, Role, Tenant, User
@@ -65,10 +66,7 @@ def do_update_device_group(group: DeviceGroup, changes: dict[str, Any], *, actor
         _lock_tree(group.tenant_id)
         if parent is not None:
             _check_parent(actor, group.tenant_id, group, parent)
-    for key, value in changes.items():
-        setattr(group, key, value)
-    group.full_clean()
-    group.save(update_fields=list(changes))  # only what changed: never write back a stale column
+    save_changes(group, changes)  # auditlog records name and description
     if group.parent_id != old_parent:
         audit.record(
             "group.move",

@@ -13,6 +13,7 @@ from django.utils import timezone
 import audit
 from cot.db_routers import TELEMETRY_ALIAS
 from cot.exceptions import Conflict
+from cot.updates import save_changes
 from devices.device_api.validation import attributes_problem
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
 from tenants.access import access_by_id, caller_for, require_caller, require_secret_keeper, tenant_for_add
@@ -116,13 +117,9 @@ def do_update_device(device: Device, changes: dict[str, Any], *, actor: User | N
         raise ValidationError({"attributes": problem})
     if "group" in changes and actor is not None and not _may_place_in(actor, changes["group"]):
         raise ValidationError({"group": "You may not move devices into that group."})
-    for key, value in changes.items():
-        setattr(device, key, value)
-    device.full_clean(validate_constraints=False)
-    # Only the changed columns: a full-row save would write back the status and credential
-    # read a moment ago, undoing a concurrent block, decommissioning or rotation.
-    device.save(update_fields=list(changes))
-    return device
+    # Saves only the changed columns: a full-row save would write back the status and
+    # credential read a moment ago, undoing a concurrent block, decommissioning or rotation.
+    return save_changes(device, changes, validate_constraints=False)
 
 
 def _may_place_in(actor: User, group: DeviceGroup | None) -> bool:
