@@ -14,8 +14,8 @@ from tenants.admin_mixins import TenantScopedAdminMixin
 from tenants.admin_site import cockpit
 from tenants.models import ApiToken, Role, SupportGrant, Tenant, User
 from tenants.services import builtin_role, do_create_role, do_create_support_grant
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state
 from tests.factories import grant, make_group, make_token, make_user
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, object_url, row_state
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,10 @@ from devices.services.registry import do_decommission_devices
 from devices.tasks import purge_device_payload
 from tenants.models import Role
 from tenants.services import do_create_role
-from tests.cockpit.device_helpers import add_alarm, add_measurements, messages_of, placed_device, run_action
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state
-from tests.cockpit.isolation import AdminIsolationChecks
 from tests.factories import grant, make_group, make_user
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, object_url, row_state
+from tests.support.device_rows import add_alarm, add_measurements, messages_of, placed_device, run_action
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 

@@ -8,7 +8,7 @@ from audit.models import AuditEntry
 from devices.models import DeviceGroup
 from tenants.models import Role
 from tests.factories import api_client, grant, ids, make_group, make_user
-from tests.security.isolation import TenantIsolationChecks
+from tests.support.api_isolation import TenantIsolationChecks
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_device_type, do_create_operation
 from tenants.models import Role
 from tests.factories import api_client, device_client, grant, ids, make_device, make_group, make_user
-from tests.security.isolation import TenantIsolationChecks
+from tests.support.api_isolation import TenantIsolationChecks
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 

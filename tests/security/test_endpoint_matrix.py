@@ -11,7 +11,7 @@ import tests
 from cot.api.urls import router
 from cot.api.views import CotAPIView, TenantScopedViewSet
 from tests.factories import api_client
-from tests.security.isolation import TenantIsolationChecks
+from tests.support.api_isolation import TenantIsolationChecks
 
 pytestmark = pytest.mark.django_db
 
