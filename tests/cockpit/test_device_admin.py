@@ -23,6 +23,7 @@ from tests.support.device_rows import (
     placed_device,
     run_action,
 )
+from tests.support.group_scope import AdminGroupScopeChecks
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 
@@ -31,7 +32,7 @@ def _state(devices: list[Device]) -> list[dict[str, Any]]:
     return [row_state(device) for device in devices]
 
 
-class TestDeviceAdminIsolation(AdminIsolationChecks):
+class TestDeviceAdminIsolation(AdminIsolationChecks, AdminGroupScopeChecks):
     model = Device
     autocomplete_through = "devices.operation.device"
     filter_relations = {"group": lambda device: device.group, "type": lambda device: device.type}
@@ -39,6 +40,9 @@ class TestDeviceAdminIsolation(AdminIsolationChecks):
 
     def make_object(self, tenant: Any) -> Device:
         return placed_device(tenant)
+
+    def make_in_group(self, group: DeviceGroup) -> Device:
+        return placed_device(group.tenant, group)
 
     def search_term(self, obj: Any) -> str:
         return obj.external_id
