@@ -9,8 +9,8 @@ from django.db.models.query import QuerySet
 import audit
 from audit import export
 from audit.models import AuditEntry
-from tests.cockpit.helpers import admin_url, cockpit_client
 from tests.factories import api_client
+from tests.support.cockpit import admin_url, cockpit_client
 
 pytestmark = pytest.mark.django_db
 

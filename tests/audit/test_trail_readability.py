@@ -9,8 +9,8 @@ from devices.services.registration import device_register, do_create_registratio
 from devices.services.registry import do_revoke_device_credential
 from tenants.models import Role
 from tenants.services import do_update_tenant_policy
-from tests.cockpit.helpers import admin_url, cockpit_client
 from tests.factories import make_device, make_user
+from tests.support.cockpit import admin_url, cockpit_client
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tests.cockpit.isolation import applies
+from tests.support.admin_isolation import applies
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:

@@ -10,9 +10,9 @@ from audit.models import AuditEntry
 from tenants.models import ApiToken, Role
 from tenants.services import do_create_api_token
 from tenants.tokens import secret_digest
-from tests.cockpit.helpers import admin_url, cockpit_client, object_url
-from tests.cockpit.isolation import AdminIsolationChecks
 from tests.factories import make_user
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, cockpit_client, object_url
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ import pytest
 import audit
 from audit.models import AuditEntry
 from tenants.models import Role
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state
-from tests.cockpit.isolation import AdminIsolationChecks
 from tests.factories import make_user
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, object_url, row_state
 
 pytestmark = pytest.mark.django_db
 

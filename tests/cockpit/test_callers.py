@@ -11,11 +11,14 @@ from django.urls import NoReverseMatch, reverse
 from audit.models import AuditEntry, tenant_id_of
 from cot.cockpit.mixins import TenantScopedAdminMixin
 from cot.cockpit.site import cockpit
-from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration, DeviceType, PayloadPurge
+from devices.models import Device, DeviceGroup
 from tenants.models import ApiToken, Role, SupportGrant, Tenant, User
 from tenants.services import builtin_role, do_create_role, do_create_support_grant
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state
 from tests.factories import grant, make_group, make_token, make_user
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, object_url, row_state
+from tests.support.discovery import classes_built_on
+from tests.support.group_scope import AdminGroupScopeChecks, group_scoped
 
 pytestmark = pytest.mark.django_db
 
@@ -154,11 +157,20 @@ def test_anonymous_and_unverified_sessions_are_sent_to_login(acme_admin):
 
 
 def test_every_cockpit_admin_is_tenant_scoped():
-    covered = {Tenant, User, Role, ApiToken, DeviceGroup, AuditEntry, SupportGrant}
-    covered |= {Device, DeviceType, DeviceRegistration, Alarm, PayloadPurge}
+    # The admin isolation classes are discovered, so a new admin without one fails here.
+    covered = {cls.model for cls in classes_built_on(AdminIsolationChecks) if hasattr(cls, "model")}
     for model, model_admin in cockpit._registry.items():
         assert isinstance(model_admin, TenantScopedAdminMixin), model
         assert model in covered, f"{model.__name__} has no cross-tenant tests in tests/cockpit"
+
+
+def test_every_group_scoped_cockpit_admin_has_a_within_tenant_test_class():
+    """Granted group 200, another group of the same tenant 404 (``tests/support/group_scope.py``)."""
+    covered = {cls.model for cls in classes_built_on(AdminGroupScopeChecks) if hasattr(cls, "model")}
+    scoped = {model for model in cockpit._registry if group_scoped(model)}
+    assert Device in scoped  # the discovery itself works
+    missing = sorted(model.__name__ for model in scoped - covered)
+    assert missing == [], f"group-scoped admins without an AdminGroupScopeChecks class: {missing}"
 
 
 def test_view_on_site_shortcut_is_not_served(acme_admin, globex):

@@ -11,7 +11,10 @@ from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration, Devic
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_operation
 from tenants.models import Role, User
-from tests.cockpit.device_helpers import (
+from tests.factories import grant, make_group, make_user
+from tests.support.admin_isolation import AdminIsolationChecks, Scene
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, filter_choices, object_url, row_state
+from tests.support.device_rows import (
     add_alarm,
     add_event,
     add_measurements,
@@ -20,9 +23,7 @@ from tests.cockpit.device_helpers import (
     placed_device,
     run_action,
 )
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, filter_choices, object_url, row_state
-from tests.cockpit.isolation import AdminIsolationChecks, Scene
-from tests.factories import grant, make_group, make_user
+from tests.support.group_scope import AdminGroupScopeChecks
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 
@@ -31,7 +32,7 @@ def _state(devices: list[Device]) -> list[dict[str, Any]]:
     return [row_state(device) for device in devices]
 
 
-class TestDeviceAdminIsolation(AdminIsolationChecks):
+class TestDeviceAdminIsolation(AdminIsolationChecks, AdminGroupScopeChecks):
     model = Device
     autocomplete_through = "devices.operation.device"
     filter_relations = {"group": lambda device: device.group, "type": lambda device: device.type}
@@ -39,6 +40,9 @@ class TestDeviceAdminIsolation(AdminIsolationChecks):
 
     def make_object(self, tenant: Any) -> Device:
         return placed_device(tenant)
+
+    def make_in_group(self, group: DeviceGroup) -> Device:
+        return placed_device(group.tenant, group)
 
     def search_term(self, obj: Any) -> str:
         return obj.external_id

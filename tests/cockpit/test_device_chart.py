@@ -18,9 +18,9 @@ from devices.charts import MAX_TICKS, Chart, build_charts, nice_ticks
 from devices.models import Measurement
 from devices.selectors import Bucket, Series, bucket_stride, measurement_series, series_names
 from tenants.models import Role
-from tests.cockpit.device_helpers import add_measurements, placed_device
-from tests.cockpit.helpers import cockpit_client, object_url
 from tests.factories import grant, make_user
+from tests.support.cockpit import cockpit_client, object_url
+from tests.support.device_rows import add_measurements, placed_device
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 

@@ -11,20 +11,24 @@ from devices.services import do_create_device_group, do_update_device_group, rig
 from devices.services.groups import ancestor_ids
 from tenants.models import Role
 from tenants.services import builtin_role
-from tests.cockpit.device_helpers import messages_of
-from tests.cockpit.helpers import admin_url, cockpit_client, object_url, row_state
-from tests.cockpit.isolation import AdminIsolationChecks, Scene
 from tests.factories import grant, make_device, make_group, make_user
+from tests.support.admin_isolation import AdminIsolationChecks, Scene
+from tests.support.cockpit import admin_url, cockpit_client, object_url, row_state
+from tests.support.device_rows import messages_of
+from tests.support.group_scope import AdminGroupScopeChecks
 
 pytestmark = pytest.mark.django_db
 
 
-class TestDeviceGroupAdminIsolation(AdminIsolationChecks):
+class TestDeviceGroupAdminIsolation(AdminIsolationChecks, AdminGroupScopeChecks):
     model = DeviceGroup
     autocomplete_through = "devices.devicegroupuserpermission.content_object"
 
     def make_object(self, tenant: Any) -> Any:
         return make_group(tenant)
+
+    def make_in_group(self, group: DeviceGroup) -> DeviceGroup:
+        return group
 
     def add_payload(self, tenant: Any) -> dict[str, Any]:
         return {"name": "Munich plant", "description": "line 3"}

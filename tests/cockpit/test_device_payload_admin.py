@@ -6,25 +6,29 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from devices.models import Alarm, Device, PayloadPurge
+from devices.models import Alarm, Device, DeviceGroup, PayloadPurge
 from devices.services.registry import do_decommission_devices
 from devices.tasks import purge_device_payload
 from tenants.models import Role
 from tenants.services import do_create_role
-from tests.cockpit.device_helpers import add_alarm, add_measurements, messages_of, placed_device, run_action
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state
-from tests.cockpit.isolation import AdminIsolationChecks
 from tests.factories import grant, make_group, make_user
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, object_url, row_state
+from tests.support.device_rows import add_alarm, add_measurements, messages_of, placed_device, run_action
+from tests.support.group_scope import AdminGroupScopeChecks
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 
 
-class TestAlarmAdminIsolation(AdminIsolationChecks):
+class TestAlarmAdminIsolation(AdminIsolationChecks, AdminGroupScopeChecks):
     model = Alarm
     actions = ("acknowledge", "clear")
 
     def make_object(self, tenant: Any) -> Alarm:
         return add_alarm(placed_device(tenant), kind=f"overheat-{tenant.slug}")
+
+    def make_in_group(self, group: DeviceGroup) -> Alarm:
+        return add_alarm(placed_device(group.tenant, group))
 
     def search_term(self, obj: Any) -> str:
         return obj.type

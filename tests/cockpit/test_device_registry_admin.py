@@ -13,10 +13,10 @@ from devices.models import DeviceRegistration, DeviceType
 from devices.services.registration import do_create_registration
 from tenants.models import Role
 from tenants.tokens import secret_digest
-from tests.cockpit.device_helpers import make_type, messages_of, placed_device, run_action
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url, row_state
-from tests.cockpit.isolation import AdminIsolationChecks, Scene
 from tests.factories import grant, make_group, make_user
+from tests.support.admin_isolation import AdminIsolationChecks, Scene
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, object_url, row_state
+from tests.support.device_rows import make_type, messages_of, placed_device, run_action
 
 pytestmark = pytest.mark.django_db
 

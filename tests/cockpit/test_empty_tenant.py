@@ -9,9 +9,9 @@ from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration
 from tenants.access import may_view_model
 from tenants.models import Role
 from tenants.services import do_create_role
-from tests.cockpit.device_helpers import placed_device
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client
 from tests.factories import make_user
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client
+from tests.support.device_rows import placed_device
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 

@@ -7,9 +7,9 @@ import pytest
 from audit.models import AuditEntry
 from tenants.models import Role
 from tenants.services import builtin_role, do_create_role
-from tests.cockpit.helpers import admin_url, cockpit_client, object_url
-from tests.cockpit.isolation import AdminIsolationChecks
 from tests.factories import make_user
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, cockpit_client, object_url
 
 pytestmark = pytest.mark.django_db
 

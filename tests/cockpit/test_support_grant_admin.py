@@ -9,9 +9,9 @@ from django.templatetags.static import static
 
 from tenants.models import Role, SupportGrant
 from tenants.services import do_create_support_grant
-from tests.cockpit.helpers import admin_url, cockpit_client, object_url
-from tests.cockpit.isolation import AdminIsolationChecks
 from tests.factories import make_user, verified_client
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, cockpit_client, object_url
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django.forms.models import model_to_dict
 from audit.models import AuditEntry
 from tenants.models import Role, Tenant
 from tenants.services import POLICY_FIELDS
-from tests.cockpit.helpers import admin_url, changelist_pks, cockpit_client, object_url
-from tests.cockpit.isolation import AdminIsolationChecks
 from tests.factories import make_user
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, object_url
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import AuditEntry
 from tenants.models import Role, User
 from tenants.services import builtin_role
-from tests.cockpit.helpers import admin_url, cockpit_client, object_url
-from tests.cockpit.isolation import AdminIsolationChecks
 from tests.factories import PASSWORD, make_user
+from tests.support.admin_isolation import AdminIsolationChecks
+from tests.support.cockpit import admin_url, cockpit_client, object_url
 
 pytestmark = pytest.mark.django_db
 

@@ -149,7 +149,7 @@ def test_direction_overrides_are_refused_in_names(acme_admin: Any) -> None:
 
 
 def test_the_cockpit_refuses_control_characters_too(acme: Any, acme_admin: Any) -> None:
-    from tests.cockpit.helpers import admin_url, cockpit_client
+    from tests.support.cockpit import admin_url, cockpit_client
 
     client = cockpit_client(acme_admin)
     response = client.post(admin_url(DeviceGroup, "add"), {"name": "evil\x1b[31mname", "description": ""})

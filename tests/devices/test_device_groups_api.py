@@ -8,16 +8,20 @@ from audit.models import AuditEntry
 from devices.models import DeviceGroup
 from tenants.models import Role
 from tests.factories import api_client, grant, ids, make_group, make_user
-from tests.security.isolation import TenantIsolationChecks
+from tests.support.api_isolation import TenantIsolationChecks
+from tests.support.group_scope import ApiGroupScopeChecks
 
 pytestmark = pytest.mark.django_db
 
 
-class TestDeviceGroupIsolation(TenantIsolationChecks):
+class TestDeviceGroupIsolation(TenantIsolationChecks, ApiGroupScopeChecks):
     endpoint = "/api/v1/device-groups/"
 
     def make_object(self, tenant: Any) -> Any:
         return make_group(tenant)
+
+    def make_in_group(self, group: DeviceGroup) -> DeviceGroup:
+        return group
 
     def create_payload(self, tenant: Any) -> dict[str, Any]:
         return {"name": "Plant"}

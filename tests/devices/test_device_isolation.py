@@ -5,12 +5,13 @@ from typing import Any
 
 import pytest
 
-from devices.models import Alarm, DeviceRegistration, DeviceType, Event, Measurement, Operation
+from devices.models import Alarm, DeviceGroup, DeviceRegistration, DeviceType, Event, Measurement, Operation
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_device_type, do_create_operation
 from tenants.models import Role
 from tests.factories import api_client, device_client, grant, ids, make_device, make_group, make_user
-from tests.security.isolation import TenantIsolationChecks
+from tests.support.api_isolation import TenantIsolationChecks
+from tests.support.group_scope import ApiGroupScopeChecks
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 
@@ -26,6 +27,13 @@ def _send(credential: str, path: str, payload: Any) -> None:
     assert response.status_code == 201, response.content
 
 
+def _payload_in_group(group: DeviceGroup, path: str, payload: Any, model: Any) -> Any:
+    """One payload row of a new device in ``group``, sent through the device API."""
+    device, credential = make_device(group.tenant, group)
+    _send(credential, path, payload)
+    return model.objects.get(device_id=device.pk)
+
+
 class TestDeviceTypeIsolation(TenantIsolationChecks):
     endpoint = "/api/v1/device-types/"
 
@@ -36,11 +44,14 @@ class TestDeviceTypeIsolation(TenantIsolationChecks):
         return {"manufacturer": "ACME", "model": "X2"}
 
 
-class TestDeviceIsolation(TenantIsolationChecks):
+class TestDeviceIsolation(TenantIsolationChecks, ApiGroupScopeChecks):
     endpoint = "/api/v1/devices/"
 
     def make_object(self, tenant: Any) -> Any:
         return make_device(tenant)[0]
+
+    def make_in_group(self, group: DeviceGroup) -> Any:
+        return make_device(group.tenant, group)[0]
 
     def update_payload(self) -> dict[str, Any]:
         return {"name": "renamed"}
@@ -84,12 +95,16 @@ class TestRegistrationIsolation(TenantIsolationChecks):
         assert foreign.status == "pending"
 
 
-class TestOperationIsolation(TenantIsolationChecks):
+class TestOperationIsolation(TenantIsolationChecks, ApiGroupScopeChecks):
     endpoint = "/api/v1/operations/"
     foreign_keys = {"device": lambda tenant: make_device(tenant)[0]}
 
     def make_object(self, tenant: Any) -> Operation:
         return do_create_operation(make_device(tenant)[0], kind="restart", parameters={}, actor=_admin(tenant))
+
+    def make_in_group(self, group: DeviceGroup) -> Operation:
+        device = make_device(group.tenant, group)[0]
+        return do_create_operation(device, kind="restart", parameters={}, actor=_admin(group.tenant))
 
     def create_payload(self, tenant: Any) -> dict[str, Any]:
         return {"device": make_device(tenant)[0].pk, "kind": "restart"}
@@ -98,7 +113,7 @@ class TestOperationIsolation(TenantIsolationChecks):
         assert two_tenants["client"].post(f"{self.endpoint}{two_tenants['foreign'].pk}/cancel/").status_code == 404
 
 
-class TestMeasurementIsolation(TenantIsolationChecks):
+class TestMeasurementIsolation(TenantIsolationChecks, ApiGroupScopeChecks):
     endpoint = "/api/v1/measurements/"
 
     def make_object(self, tenant: Any) -> Measurement:
@@ -106,8 +121,11 @@ class TestMeasurementIsolation(TenantIsolationChecks):
         _send(credential, "measurements", {"type": "T", "series": "t", "value": 1})
         return Measurement.objects.filter(tenant_id=tenant.pk).get()
 
+    def make_in_group(self, group: DeviceGroup) -> Measurement:
+        return _payload_in_group(group, "measurements", {"type": "T", "series": "t", "value": 1}, Measurement)
 
-class TestEventIsolation(TenantIsolationChecks):
+
+class TestEventIsolation(TenantIsolationChecks, ApiGroupScopeChecks):
     endpoint = "/api/v1/events/"
 
     def make_object(self, tenant: Any) -> Event:
@@ -115,14 +133,20 @@ class TestEventIsolation(TenantIsolationChecks):
         _send(credential, "events", {"type": "boot", "text": "hello"})
         return Event.objects.filter(tenant_id=tenant.pk).get()
 
+    def make_in_group(self, group: DeviceGroup) -> Event:
+        return _payload_in_group(group, "events", {"type": "boot", "text": "hello"}, Event)
 
-class TestAlarmIsolation(TenantIsolationChecks):
+
+class TestAlarmIsolation(TenantIsolationChecks, ApiGroupScopeChecks):
     endpoint = "/api/v1/alarms/"
 
     def make_object(self, tenant: Any) -> Alarm:
         _, credential = make_device(tenant)
         _send(credential, "alarms", {"type": "hot", "severity": "MAJOR"})
         return Alarm.objects.filter(tenant_id=tenant.pk).get()
+
+    def make_in_group(self, group: DeviceGroup) -> Alarm:
+        return _payload_in_group(group, "alarms", {"type": "hot", "severity": "MAJOR"}, Alarm)
 
     def test_foreign_alarm_cannot_be_acknowledged(self, two_tenants: dict[str, Any]) -> None:
         foreign = two_tenants["foreign"]

@@ -17,9 +17,9 @@ from devices.models import Device
 from devices.services.registry import do_create_device_type, do_update_device
 from tenants.models import Role
 from tenants.services import do_create_api_token, do_create_support_grant
-from tests.cockpit.device_helpers import add_alarm
 from tests.e2e.pages import screenshot_dir, signed_in_page
 from tests.factories import make_device, make_group, make_tenant, make_user
+from tests.support.device_rows import add_alarm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])]
 

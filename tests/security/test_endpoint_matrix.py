@@ -1,17 +1,16 @@
 """Cross-cutting checks over every API endpoint, so a new endpoint cannot skip the rules."""
 
-import importlib
-import pkgutil
 from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-import tests
 from cot.api.urls import router
 from cot.api.views import CotAPIView, TenantScopedViewSet
 from tests.factories import api_client
-from tests.security.isolation import TenantIsolationChecks
+from tests.support.api_isolation import TenantIsolationChecks
+from tests.support.discovery import classes_built_on
+from tests.support.group_scope import ApiGroupScopeChecks, group_scoped
 
 pytestmark = pytest.mark.django_db
 
@@ -47,16 +46,21 @@ def test_anonymous_is_refused_everywhere(route):
 
 
 def test_every_model_endpoint_has_an_isolation_test_class():
-    for module in pkgutil.walk_packages(tests.__path__, "tests."):
-        importlib.import_module(module.name)
-    covered = {cls.endpoint for cls in _subclasses(TenantIsolationChecks) if hasattr(cls, "endpoint")}
+    covered = {cls.endpoint for cls in classes_built_on(TenantIsolationChecks) if hasattr(cls, "endpoint")}
     registered = {f"/api/v1/{prefix}/" for prefix, _, _ in router.registry}
     # The audit trail has no writes; its isolation is tested in tests/audit/test_audit_api.py.
     assert registered - covered <= {"/api/v1/audit/"}
 
 
-def _subclasses(cls: type) -> set[type]:
-    found = set()
-    for sub in cls.__subclasses__():
-        found |= {sub, *_subclasses(sub)}
-    return found
+def group_scoped_endpoints() -> set[str]:
+    """Endpoints whose rows a Standard user reaches through device-group grants."""
+    viewsets: dict[str, Any] = {f"/api/v1/{prefix}/": view for prefix, view, _ in router.registry}
+    return {endpoint for endpoint, view in viewsets.items() if group_scoped(view.queryset.model)}
+
+
+def test_every_group_scoped_endpoint_has_a_within_tenant_test_class():
+    """Granted group 200, another group of the same tenant 404 (``tests/support/group_scope.py``)."""
+    covered = {cls.endpoint for cls in classes_built_on(ApiGroupScopeChecks) if hasattr(cls, "endpoint")}
+    scoped = group_scoped_endpoints()
+    assert "/api/v1/devices/" in scoped  # the discovery itself works
+    assert scoped - covered == set(), "group-scoped endpoints without an ApiGroupScopeChecks class"

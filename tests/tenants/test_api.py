@@ -12,7 +12,7 @@ from audit.models import AuditEntry
 from tenants.models import ApiToken, Role, Tenant, User
 from tenants.services import do_set_tenant_status
 from tests.factories import PASSWORD, api_client, ids, make_token, make_user, verified_client
-from tests.security.isolation import TenantIsolationChecks
+from tests.support.api_isolation import TenantIsolationChecks
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from tenants.services import (
     do_update_tenant_policy,
 )
 from tests.factories import api_client, make_group, make_user, verified_client
-from tests.security.isolation import TenantIsolationChecks
+from tests.support.api_isolation import TenantIsolationChecks
 
 pytestmark = pytest.mark.django_db
 

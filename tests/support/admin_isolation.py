@@ -21,7 +21,8 @@ from django.test import Client
 
 from audit.models import AuditEntry, tenant_id_of
 from tenants.models import Tenant, User
-from tests.cockpit.helpers import (
+from tests.factories import make_tenant, make_user
+from tests.support.cockpit import (
     admin_url,
     autocomplete_ids,
     changelist_pks,
@@ -30,7 +31,6 @@ from tests.cockpit.helpers import (
     object_url,
     row_state,
 )
-from tests.factories import make_tenant, make_user
 
 
 @dataclass

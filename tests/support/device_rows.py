@@ -14,8 +14,8 @@ from django.utils import timezone
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Event, Measurement
 from devices.services.registry import do_create_device_type, do_update_device
 from tenants.models import Tenant
-from tests.cockpit.helpers import admin_url
 from tests.factories import make_device, make_group
+from tests.support.cockpit import admin_url
 
 _seq = itertools.count(1)
 
