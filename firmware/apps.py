@@ -1,7 +1,12 @@
-"""Firmware images and rollouts (built in a later issue)."""
+"""Firmware: the signed image repository (rollouts and the device update protocol follow)."""
 
 from django.apps import AppConfig
 
 
 class FirmwareConfig(AppConfig):
     name = "firmware"
+
+    def ready(self) -> None:
+        from firmware.access import register_rules
+
+        register_rules()

@@ -1,1 +1,0 @@
-"""Firmware images, signing keys and rollouts arrive with their own issue."""

@@ -1,0 +1,27 @@
+"""Every write to firmware images, signing keys and the firmware policy.
+
+Each ``do_*`` function checks access through ``tenants.access``, changes state and
+records the audit event in one transaction; ``actor=None`` is the platform itself (a
+management command). Split by subject; callers import from ``firmware.services``.
+"""
+
+from firmware.services.images import (
+    do_delete_firmware_image,
+    do_release_firmware_image,
+    do_update_firmware_image,
+    do_upload_firmware_image,
+    do_withdraw_firmware_image,
+)
+from firmware.services.keys import do_add_signing_key, do_revoke_signing_key
+from firmware.services.policy import do_update_firmware_policy
+
+__all__ = [
+    "do_add_signing_key",
+    "do_delete_firmware_image",
+    "do_release_firmware_image",
+    "do_revoke_signing_key",
+    "do_update_firmware_image",
+    "do_update_firmware_policy",
+    "do_upload_firmware_image",
+    "do_withdraw_firmware_image",
+]
