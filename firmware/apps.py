@@ -10,3 +10,6 @@ class FirmwareConfig(AppConfig):
         from firmware.access import register_rules
 
         register_rules()
+        from firmware.api.routes import register_routes
+
+        register_routes()

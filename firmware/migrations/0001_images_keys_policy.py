@@ -7,103 +7,224 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('devices', '0007_device_type_interval_bounds'),
-        ('tenants', '0006_supportgrant_duration_without_default'),
+        ("devices", "0007_device_type_interval_bounds"),
+        ("tenants", "0006_supportgrant_duration_without_default"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FirmwarePolicy',
+            name="FirmwarePolicy",
             fields=[
-                ('tenant', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='firmware_policy', serialize=False, to='tenants.tenant')),
-                ('require_signatures', models.BooleanField(default=True, help_text='Release an image only with a valid signature by one of your active signing keys.', verbose_name='release signed firmware only')),
-                ('max_image_bytes', models.PositiveBigIntegerField(default=268435456, help_text="Uploads above this size are refused. The platform's own limit applies too.", validators=[django.core.validators.MinValueValidator(1048576), django.core.validators.MaxValueValidator(4294967296)], verbose_name='largest image (bytes)')),
+                (
+                    "tenant",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        primary_key=True,
+                        related_name="firmware_policy",
+                        serialize=False,
+                        to="tenants.tenant",
+                    ),
+                ),
+                (
+                    "require_signatures",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Release an image only with a valid signature by one of your active signing keys.",
+                        verbose_name="release signed firmware only",
+                    ),
+                ),
+                (
+                    "max_image_bytes",
+                    models.PositiveBigIntegerField(
+                        default=268435456,
+                        help_text="Uploads above this size are refused. The platform's own limit applies too.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1048576),
+                            django.core.validators.MaxValueValidator(4294967296),
+                        ],
+                        verbose_name="largest image (bytes)",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'firmware policies',
+                "verbose_name_plural": "firmware policies",
             },
         ),
         migrations.CreateModel(
-            name='FirmwareImage',
+            name="FirmwareImage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?\\Z', 'Use a semantic version such as 1.4.2 or 2.0.0-rc.1.')])),
-                ('security_version', models.PositiveIntegerField(default=0, help_text='Anti-rollback counter: devices refuse images below the security version they run.', validators=[django.core.validators.MaxValueValidator(2147483647)])),
-                ('size', models.PositiveBigIntegerField(editable=False)),
-                ('sha256', models.CharField(editable=False, max_length=64, validators=[django.core.validators.RegexValidator('^[0-9a-f]{64}\\Z')])),
-                ('release_notes', models.TextField(blank=True)),
-                ('expires_at', models.DateTimeField(blank=True, help_text='Devices refuse the image after this time.', null=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('released', 'Released'), ('withdrawn', 'Withdrawn')], default='draft', editable=False, max_length=16)),
-                ('manifest', models.JSONField(blank=True, editable=False, null=True)),
-                ('signature', models.CharField(blank=True, editable=False, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('released_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='firmware_images', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "version",
+                    models.CharField(
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?\\Z",
+                                "Use a semantic version such as 1.4.2 or 2.0.0-rc.1.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "security_version",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Anti-rollback counter: devices refuse images below the security version they run.",
+                        validators=[django.core.validators.MaxValueValidator(2147483647)],
+                    ),
+                ),
+                ("size", models.PositiveBigIntegerField(editable=False)),
+                (
+                    "sha256",
+                    models.CharField(
+                        editable=False,
+                        max_length=64,
+                        validators=[django.core.validators.RegexValidator("^[0-9a-f]{64}\\Z")],
+                    ),
+                ),
+                ("release_notes", models.TextField(blank=True)),
+                (
+                    "expires_at",
+                    models.DateTimeField(blank=True, help_text="Devices refuse the image after this time.", null=True),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("released", "Released"), ("withdrawn", "Withdrawn")],
+                        default="draft",
+                        editable=False,
+                        max_length=16,
+                    ),
+                ),
+                ("manifest", models.JSONField(blank=True, editable=False, null=True)),
+                ("signature", models.CharField(blank=True, editable=False, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("released_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="firmware_images", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tenant', '-created_at'],
+                "ordering": ["tenant", "-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='FirmwareImageType',
+            name="FirmwareImageType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=64)),
-                ('device_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='devices.devicetype')),
-                ('image', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='type_links', to='firmware.firmwareimage')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.CharField(max_length=64)),
+                (
+                    "device_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="devices.devicetype"
+                    ),
+                ),
+                (
+                    "image",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="type_links",
+                        to="firmware.firmwareimage",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='firmwareimage',
-            name='device_types',
-            field=models.ManyToManyField(related_name='firmware_images', through='firmware.FirmwareImageType', to='devices.devicetype'),
+            model_name="firmwareimage",
+            name="device_types",
+            field=models.ManyToManyField(
+                related_name="firmware_images", through="firmware.FirmwareImageType", to="devices.devicetype"
+            ),
         ),
         migrations.CreateModel(
-            name='SigningKey',
+            name="SigningKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('public_key', models.CharField(help_text='Base64 of the raw 32-byte Ed25519 public key.', max_length=44)),
-                ('key_id', models.CharField(help_text="The first 16 hex digits of the key's SHA-256.", max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='firmware_keys', to='tenants.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "public_key",
+                    models.CharField(help_text="Base64 of the raw 32-byte Ed25519 public key.", max_length=44),
+                ),
+                ("key_id", models.CharField(help_text="The first 16 hex digits of the key's SHA-256.", max_length=16)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="firmware_keys", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tenant', 'name'],
+                "ordering": ["tenant", "name"],
             },
         ),
         migrations.AddField(
-            model_name='firmwareimage',
-            name='signed_by',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='images', to='firmware.signingkey'),
+            model_name="firmwareimage",
+            name="signed_by",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="images",
+                to="firmware.signingkey",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='firmwareimagetype',
-            constraint=models.UniqueConstraint(fields=('device_type', 'version'), name='firmware_version_unique_per_type'),
+            model_name="firmwareimagetype",
+            constraint=models.UniqueConstraint(
+                fields=("device_type", "version"), name="firmware_version_unique_per_type"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='firmwareimagetype',
-            constraint=models.UniqueConstraint(fields=('image', 'device_type'), name='firmware_image_type_once'),
+            model_name="firmwareimagetype",
+            constraint=models.UniqueConstraint(fields=("image", "device_type"), name="firmware_image_type_once"),
         ),
         migrations.AddConstraint(
-            model_name='signingkey',
-            constraint=models.UniqueConstraint(fields=('tenant', 'key_id'), name='firmware_key_unique_per_tenant'),
+            model_name="signingkey",
+            constraint=models.UniqueConstraint(fields=("tenant", "key_id"), name="firmware_key_unique_per_tenant"),
         ),
         migrations.AddConstraint(
-            model_name='signingkey',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='firmware_key_unique_name'),
+            model_name="signingkey",
+            constraint=models.UniqueConstraint(fields=("tenant", "name"), name="firmware_key_unique_name"),
         ),
         migrations.AddIndex(
-            model_name='firmwareimage',
-            index=models.Index(fields=['sha256'], name='firmware_image_sha256'),
+            model_name="firmwareimage",
+            index=models.Index(fields=["sha256"], name="firmware_image_sha256"),
         ),
     ]

@@ -1,0 +1,149 @@
+"""API endpoints for firmware images, signing keys and the firmware policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, status
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from cot.api.views import CotAPIView, ReadCreateViewSet, TenantScopedViewSet
+from firmware import selectors, services, uploads
+from firmware.api.serializers import (
+    FirmwareImageSerializer,
+    FirmwarePolicySerializer,
+    FirmwareReleaseSerializer,
+    FirmwareUploadSerializer,
+    SigningKeySerializer,
+)
+from firmware.models import FirmwareImage, FirmwarePolicy, SigningKey
+from tenants.access import require_caller
+from tenants.models import Action
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """413: the upload is larger than the tenant or the platform accepts."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+class FirmwareImageViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantScopedViewSet,
+):
+    """Firmware images of the caller's tenant; administrators upload, release, withdraw and delete them.
+
+    Uploading is ``multipart/form-data`` (the file streams to disk while its SHA-256 is
+    computed). A draft is released with ``/release/``: sign its ``/manifest/`` offline
+    (``manage.py sign_firmware``) and send the signature with the key's id.
+    """
+
+    queryset = FirmwareImage.objects.select_related("signed_by").prefetch_related("device_types")
+    serializer_class = FirmwareImageSerializer
+    filterset_fields = ["status", "version"]
+    # cot.body_limits: uploads here may be as large as COT_MAX_FIRMWARE_BYTES.
+    upload_limit_setting = "COT_MAX_FIRMWARE_BYTES"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if self.action == "create":
+            # After authentication, before the body is parsed: the tenant's limit is known now.
+            caller = require_caller(request.user)
+            limit = min(int(settings.COT_MAX_FIRMWARE_BYTES), selectors.policy_for(caller.tenant).max_image_bytes)
+            try:
+                uploads.check_declared_length(request._request, limit)
+            except uploads.FileTooLarge as exc:
+                raise PayloadTooLarge(str(exc)) from None
+            uploads.use_hashing_uploads(request._request, limit)
+
+    def get_parsers(self) -> list[Any]:
+        # Only the upload takes form data; everything else is JSON like the rest of the API.
+        # DRF asks before it sets self.action, but the viewset's view has set self.request.
+        request = getattr(self, "request", None)
+        method = (getattr(request, "method", None) or "").lower()
+        action_name = getattr(self, "action", None) or getattr(self, "action_map", {}).get(method)
+        return [MultiPartParser()] if action_name == "create" else [JSONParser()]
+
+    @extend_schema(request={"multipart/form-data": FirmwareUploadSerializer}, responses={201: FirmwareImageSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        upload = FirmwareUploadSerializer(data=request.data, context=self.get_serializer_context())
+        upload.is_valid(raise_exception=True)
+        data = dict(upload.validated_data)
+        file = data.pop("file")
+        image = services.do_upload_firmware_image(
+            file=file,
+            sha256=file.sha256,
+            expected_sha256=data.pop("sha256", None),
+            actor=self.actor,
+            **data,
+        )
+        return Response(self.get_serializer(image).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: FirmwareImage) -> None:
+        services.do_delete_firmware_image(instance, actor=self.actor)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def manifest(self, request: Request, pk: Any = None) -> Response:
+        """The manifest a signature covers (RFC 8785 canonical JSON is what gets signed)."""
+        return Response(selectors.manifest_for(self.get_object()))
+
+    @extend_schema(request=FirmwareReleaseSerializer, responses=FirmwareImageSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def release(self, request: Request, pk: Any = None) -> Response:
+        """Release a draft; it is immutable from now on."""
+        image = self.get_object()
+        body = FirmwareReleaseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        released = services.do_release_firmware_image(image, actor=self.actor, **body.validated_data)
+        return Response(self.get_serializer(released).data)
+
+    @extend_schema(request=None, responses=FirmwareImageSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def withdraw(self, request: Request, pk: Any = None) -> Response:
+        """Stop offering a released image."""
+        return Response(
+            self.get_serializer(services.do_withdraw_firmware_image(self.get_object(), actor=self.actor)).data
+        )
+
+
+class SigningKeyViewSet(ReadCreateViewSet):
+    """The Ed25519 public keys that sign the tenant's firmware; administrators add and revoke them."""
+
+    queryset = SigningKey.objects.all()
+    serializer_class = SigningKeySerializer
+    filterset_fields = ["key_id"]
+
+    @extend_schema(request=None, responses=SigningKeySerializer)
+    @action(detail=True, methods=["post"], access_action=Action.DELETE)
+    def revoke(self, request: Request, pk: Any = None) -> Response:
+        """No new release may be signed by this key; what it signed stays released."""
+        return Response(self.get_serializer(services.do_revoke_signing_key(self.get_object(), actor=self.actor)).data)
+
+
+class FirmwarePolicyView(CotAPIView):
+    """The caller's tenant's firmware policy (the defaults until an administrator changes it)."""
+
+    queryset = FirmwarePolicy.objects.all()
+
+    @extend_schema(responses=FirmwarePolicySerializer)
+    def get(self, request: Request) -> Response:
+        return Response(FirmwarePolicySerializer(selectors.policy_for(require_caller(request.user).tenant)).data)
+
+    @extend_schema(request=FirmwarePolicySerializer, responses=FirmwarePolicySerializer)
+    def patch(self, request: Request) -> Response:
+        body = FirmwarePolicySerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        policy = services.do_update_firmware_policy(dict(body.validated_data), actor=request.user)
+        return Response(FirmwarePolicySerializer(policy).data)
