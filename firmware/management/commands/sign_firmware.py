@@ -24,8 +24,8 @@ from firmware.signing import (
     check_manifest,
     generate_key,
     key_id,
-    load_private_key,
     parse_public_key,
+    public_key_of,
     sign,
 )
 
@@ -79,7 +79,7 @@ class Command(BaseCommand):
     def _sign(self, key_path: Path, manifest_name: str, password: bytes | None) -> None:
         private_pem = self._read_bytes(key_path, "private key")
         try:
-            raw_public = load_private_key(private_pem, password).public_key().public_bytes_raw()
+            raw_public = public_key_of(private_pem, password)
         except KeyNeedsPassword:
             raise CommandError(
                 f"The private key in {key_path} is encrypted: give its password in an environment variable "
