@@ -1,11 +1,13 @@
 """Shared fixtures: real PostgreSQL (both aliases) and real Redis, cleaned between tests."""
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.db import connections
+from django.test import override_settings
 
 from tests.factories import make_tenant, make_user
 
@@ -25,6 +27,18 @@ def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[No
             cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_truncate")
         conn.close()
     yield
+
+
+@pytest.fixture(autouse=True)
+def firmware_dir(tmp_path: Path, settings: Any) -> Iterator[Path]:
+    """A fresh storage directory per test, so bytes stored once are counted per test."""
+    directory = tmp_path / "firmware"
+    storages = {
+        **settings.STORAGES,
+        "firmware": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(directory)}},
+    }
+    with override_settings(STORAGES=storages):
+        yield directory
 
 
 @pytest.fixture(autouse=True)

@@ -62,6 +62,8 @@ def api_server(transactional_db: Any, tmp_path_factory: pytest.TempPathFactory) 
         "TELEMETRY_DATABASE_URL": _database_url("telemetry"),
         "REDIS_URL": settings.REDIS_URL,
         "COT_WEB_WORKERS": "2",
+        # Firmware the fuzzer uploads stays with this test run, out of the checkout.
+        "COT_FIRMWARE_DIR": str(tmp_path_factory.mktemp("firmware")),
     }
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -13,15 +13,21 @@ row it is; the isolation check itself goes by ids (see ``hooks.py``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import AuditEntry
 from devices.models import Alarm, DeviceRegistration, Event, Measurement
 from devices.services import do_create_device_group
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_device_type, do_create_operation, do_update_device
+from firmware import selectors, signing
+from firmware.models import FirmwareImage, SigningKey
+from firmware.services import do_add_signing_key, do_release_firmware_image, do_upload_firmware_image
 from tenants.models import ApiToken, Role, Tenant, User
 from tenants.services import (
     builtin_role,
@@ -107,6 +113,7 @@ def seed_tenant(slug: str) -> SeededTenant:
     ]
     for n in range(2):  # pending, next to the accepted ones of the devices above
         do_create_registration(external_id=f"{prefix}-EXP-{n}", group=lab, actor=None, tenant=tenant)
+    _seed_firmware(tenant, prefix, [sensor, gateway])
     support, _link = do_create_support_grant(
         duration_hours=24, actor=admin, reason=f"{prefix}-TICKET-1 gateway offline", scope="read"
     )
@@ -133,8 +140,31 @@ def seed_tenant(slug: str) -> SeededTenant:
             "measurements": _ids(Measurement.objects.filter(tenant_id=tenant.pk)),
             "events": _ids(Event.objects.filter(tenant_id=tenant.pk)),
             "audit": _ids(AuditEntry.objects.filter(tenant=tenant)),
+            "firmware": _ids(FirmwareImage.objects.filter(tenant=tenant)),
+            "firmware-keys": _ids(SigningKey.objects.filter(tenant=tenant)),
         },
     )
+
+
+def _seed_firmware(tenant: Tenant, prefix: str, device_types: list[Any]) -> None:
+    """A signing key, a draft and a released image signed by that key."""
+    private, public = signing.generate_key()
+    key = do_add_signing_key(name=f"{prefix} release key", public_key=public, actor=None, tenant=tenant)
+    images = []
+    for version in ("1.0.0", "1.1.0"):
+        content = f"{prefix} firmware {version}".encode()
+        images.append(
+            do_upload_firmware_image(
+                file=SimpleUploadedFile("fw.bin", content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                version=version,
+                device_types=device_types,
+                actor=None,
+                tenant=tenant,
+            )
+        )
+    signature = signing.sign(private, selectors.manifest_for(images[1]))
+    do_release_firmware_image(images[1], signature=signature, key_id=key.key_id, actor=None)
 
 
 def _ids(queryset: Any) -> list[int]:

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import override_settings
 
 from devices.models import DeviceType
 from devices.services.registry import do_create_device_type
 from firmware import signing
-
-
-@pytest.fixture(autouse=True)
-def firmware_dir(tmp_path: Path, settings: Any) -> Iterator[Path]:
-    """A fresh storage directory per test, so bytes stored once are counted per test."""
-    directory = tmp_path / "firmware"
-    storages = {
-        **settings.STORAGES,
-        "firmware": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(directory)}},
-    }
-    with override_settings(STORAGES=storages):
-        yield directory
 
 
 @pytest.fixture
