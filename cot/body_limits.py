@@ -11,13 +11,21 @@ Limits: ``COT_MAX_REQUEST_BYTES`` for every body; multipart uploads to views mar
 ``accepts_uploads`` get ``COT_MAX_UPLOAD_BYTES`` (their files are streamed to disk by
 Django's upload handlers, never held whole in memory). Every other page, the login
 among them, keeps the small limit.
+
+A view that takes bigger files names the setting of its own limit:
+``accepts_uploads(limit_setting="COT_MAX_FIRMWARE_BYTES")`` on a function or admin view
+(or on an action method of a DRF viewset), or ``upload_limit_setting = "..."`` on a DRF
+view or viewset class (the resolved function of a DRF route is ``as_view()``'s, which
+carries the class as ``.cls`` and, for viewsets, the method→action map as
+``.actions``). Such an explicitly named limit also covers ``application/octet-stream``
+bodies (a raw-body upload); a bare ``@accepts_uploads`` covers multipart only, as before.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from django.conf import settings
 from django.core.handlers.wsgi import LimitedStream
@@ -27,24 +35,66 @@ from django.urls import Resolver404, resolve
 
 CHUNK = 64 * 1024
 _UPLOADS_ATTR = "cot_accepts_uploads"
+CLASS_ATTR = "upload_limit_setting"
+DEFAULT_UPLOAD_SETTING = "COT_MAX_UPLOAD_BYTES"
+RAW_CONTENT_TYPE = "application/octet-stream"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def accepts_uploads(view: F) -> F:
-    """Mark a view (or admin view method) as taking file uploads up to ``COT_MAX_UPLOAD_BYTES``."""
-    setattr(view, _UPLOADS_ATTR, True)
-    return view
+@overload
+def accepts_uploads(view: F, *, limit_setting: str | None = None) -> F: ...
+@overload
+def accepts_uploads(view: None = None, *, limit_setting: str | None = None) -> Callable[[F], F]: ...
+def accepts_uploads(view: F | None = None, *, limit_setting: str | None = None) -> F | Callable[[F], F]:
+    """Mark a view as taking file uploads, up to ``COT_MAX_UPLOAD_BYTES`` or the setting it names.
+
+    Bare (``@accepts_uploads``) for multipart uploads within ``COT_MAX_UPLOAD_BYTES``;
+    ``@accepts_uploads(limit_setting="COT_MAX_FIRMWARE_BYTES")`` for a bigger (or smaller)
+    limit read from that setting on each request, covering multipart and
+    ``application/octet-stream`` bodies. Works on function views, admin view methods,
+    DRF viewset action methods and view classes (there it sets ``upload_limit_setting``).
+    """
+
+    def mark(target: F) -> F:
+        if isinstance(target, type):
+            setattr(target, CLASS_ATTR, limit_setting or DEFAULT_UPLOAD_SETTING)
+        else:
+            setattr(target, _UPLOADS_ATTR, limit_setting or True)
+        return target
+
+    return mark if view is None else mark(view)
+
+
+def _upload_marking(func: Any, method: str | None) -> str | bool | None:
+    """What the resolved view declares: a setting name, ``True`` (bare mark) or ``None``."""
+    marked = getattr(func, _UPLOADS_ATTR, None)
+    if marked:
+        return marked
+    cls = getattr(func, "cls", None) or getattr(func, "view_class", None)
+    if cls is None:
+        return None
+    verb = (method or "").lower()
+    actions = getattr(func, "actions", None)  # a viewset's {"post": "create"}; a view's handler is the verb itself
+    action = actions.get(verb) if actions else verb
+    if action:
+        marked = getattr(getattr(cls, action, None), _UPLOADS_ATTR, None)
+        if marked:
+            return marked
+    return getattr(cls, CLASS_ATTR, None) or None
 
 
 def body_limit(request: HttpRequest) -> int:
     """The largest body ``request`` may carry."""
-    if request.content_type == "multipart/form-data":
+    if request.content_type in ("multipart/form-data", RAW_CONTENT_TYPE):
         try:
             match = resolve(request.path_info)
         except Resolver404:
             match = None
-        if match is not None and getattr(match.func, _UPLOADS_ATTR, False):
-            return int(settings.COT_MAX_UPLOAD_BYTES)
+        marked = _upload_marking(match.func, request.method) if match is not None else None
+        if isinstance(marked, str):
+            return int(getattr(settings, marked))
+        if marked and request.content_type == "multipart/form-data":
+            return int(getattr(settings, DEFAULT_UPLOAD_SETTING))
     return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 

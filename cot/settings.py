@@ -7,6 +7,7 @@ into start-up errors (see ``cot.production``).
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -229,6 +230,9 @@ TENANT_RATE_SCOPES = ("device", "tenant_devices", "token", "tenant_api")
 # multipart uploads to the cockpit (CSV files) have their own, larger limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("COT_MAX_REQUEST_BYTES", default=1024 * 1024)
 COT_MAX_UPLOAD_BYTES = env.int("COT_MAX_UPLOAD_BYTES", default=16 * 1024 * 1024)
+# Firmware images: the platform's ceiling for one image (views marked with this setting in
+# cot.body_limits, and the per-part limit of firmware.uploads); a tenant's limit may be lower.
+COT_MAX_FIRMWARE_BYTES = env.int("COT_MAX_FIRMWARE_BYTES", default=512 * 1024 * 1024)
 API_TOKEN_PREFIX = "cot_pat_"  # noqa: S105 (public prefix for secret scanners)
 API_TOKEN_DEFAULT_DAYS = 90
 DEVICE_CREDENTIAL_PREFIX = "cot_dev_"
@@ -278,10 +282,38 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Firmware images, content-addressed (firmware.storage). Never served by URL: the app
+# streams them after its access checks (the file system storage refuses url()).
+# COT_FIRMWARE_STORAGE=s3 uses an S3-compatible store instead (needs django-storages[s3],
+# installed separately; see docs/operations.md#firmware-storage).
+FIRMWARE_STORAGE_KIND = env.str("COT_FIRMWARE_STORAGE", default="filesystem")
+if FIRMWARE_STORAGE_KIND == "s3":
+    STORAGES["firmware"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("COT_FIRMWARE_S3_BUCKET"),
+            "endpoint_url": env.str("COT_FIRMWARE_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("COT_FIRMWARE_S3_REGION", default="") or None,
+            "access_key": env.str("COT_FIRMWARE_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("COT_FIRMWARE_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("COT_FIRMWARE_S3_PREFIX", default=""),
+            "default_acl": "private",
+            "file_overwrite": False,
+        },
+    }
+elif FIRMWARE_STORAGE_KIND == "filesystem":
+    STORAGES["firmware"] = {
+        "BACKEND": "firmware.storage.FirmwareFileSystemStorage",
+        "OPTIONS": {
+            "location": env.str("COT_FIRMWARE_DIR", default=str(BASE_DIR / "var" / "firmware")),
+        },
+    }
+else:
+    raise environ.ImproperlyConfigured(f"COT_FIRMWARE_STORAGE: 'filesystem' or 's3', not {FIRMWARE_STORAGE_KIND!r}")
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
