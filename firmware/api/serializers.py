@@ -17,7 +17,7 @@ from firmware.models.images import SEMVER, SHA256_HEX
 class FirmwareImageSerializer(StrictModelSerializer):
     """A firmware image; a draft's release notes, expiry and security version may change."""
 
-    device_types = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    device_types = serializers.PrimaryKeyRelatedField[DeviceType](many=True, read_only=True)
     key_id = serializers.SerializerMethodField(help_text="Id of the key whose signature released it, if any.")
 
     class Meta:

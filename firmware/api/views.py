@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, mixins, status
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -25,13 +25,6 @@ from firmware.api.serializers import (
 from firmware.models import FirmwareImage, FirmwarePolicy, SigningKey
 from tenants.access import require_caller
 from tenants.models import Action
-
-
-class PayloadTooLarge(exceptions.APIException):
-    """413: the upload is larger than the tenant or the platform accepts."""
-
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "too_large"
 
 
 class FirmwareImageViewSet(
@@ -61,10 +54,8 @@ class FirmwareImageViewSet(
             # After authentication, before the body is parsed: the tenant's limit is known now.
             caller = require_caller(request.user)
             limit = min(int(settings.COT_MAX_FIRMWARE_BYTES), selectors.policy_for(caller.tenant).max_image_bytes)
-            try:
-                uploads.check_declared_length(request._request, limit)
-            except uploads.FileTooLarge as exc:
-                raise PayloadTooLarge(str(exc)) from None
+            # Both refuse with 413 (uploads.FileTooLarge): by the declared length, or mid-stream.
+            uploads.check_declared_length(request._request, limit)
             uploads.use_hashing_uploads(request._request, limit)
 
     def get_parsers(self) -> list[Any]:
@@ -145,5 +136,5 @@ class FirmwarePolicyView(CotAPIView):
     def patch(self, request: Request) -> Response:
         body = FirmwarePolicySerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        policy = services.do_update_firmware_policy(dict(body.validated_data), actor=request.user)
+        policy = services.do_update_firmware_policy(dict(body.validated_data), actor=require_caller(request.user).user)
         return Response(FirmwarePolicySerializer(policy).data)

@@ -5,6 +5,8 @@ their SHA-256; rows carry the hash, never a path, so identical uploads share one
 a row can never point at bytes other than those it was checked against.
 """
 
+from __future__ import annotations
+
 from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 
@@ -79,7 +81,9 @@ class FirmwareImage(models.Model):
         validators=[MaxValueValidator(2**31 - 1)],
         help_text="Anti-rollback counter: devices refuse images below the security version they run.",
     )
-    device_types = models.ManyToManyField(DeviceType, through="FirmwareImageType", related_name="firmware_images")
+    device_types: models.ManyToManyField[DeviceType, FirmwareImageType] = models.ManyToManyField(
+        DeviceType, through="FirmwareImageType", related_name="firmware_images"
+    )
     size = models.PositiveBigIntegerField(editable=False)
     sha256 = models.CharField(max_length=64, editable=False, validators=[RegexValidator(SHA256_HEX)])
     release_notes = models.TextField(blank=True)

@@ -49,7 +49,7 @@ def test_revoking_twice_is_a_conflict(acme_admin, keypair):
 
 def test_only_the_tenants_administrators_manage_keys_and_policy(acme, acme_admin, keypair):
     for role in ("standard", "business"):
-        client = api_client(make_user(acme, role))
+        client = api_client(make_user(acme, role), scope="read" if role == "business" else "write")
         assert client.get("/api/v1/firmware-keys/").status_code == 200
         assert client.get("/api/v1/firmware-policy/").json() == {
             "require_signatures": True,
