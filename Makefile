@@ -31,12 +31,12 @@ bench: $(STAMP)
 
 # Forget the demo's data so that the next `make run` creates it afresh: both databases (a
 # cluster kept outside the checkout too), Redis, the simulated devices' credentials, the beat
-# schedule, and the audit checkpoints of the old chains (they would name entries that are
-# gone). The virtualenv stays. It stops nothing: end `make run` (Ctrl-C) first.
+# schedule, the audit checkpoints of the old chains (they would name entries that are
+# gone) and the stored firmware. The virtualenv stays. It stops nothing: end `make run` (Ctrl-C) first.
 reset-demo:
 	@if [ -e var/pg/postmaster.pid ] || [ -e var/redis/redis.pid ]; then echo "make run is still running (PostgreSQL or Redis): stop it (Ctrl-C) first."; exit 1; fi
 	bash -c 'source scripts/services.sh && remove_postgres var/pg'
-	rm -rf var/redis var/simulator var/celerybeat-schedule var/audit-checkpoints
+	rm -rf var/redis var/simulator var/celerybeat-schedule var/audit-checkpoints var/firmware
 
 # Clusters kept outside the checkout (one in a private directory, run as root; see
 # pg_relocate in scripts/services.sh) are stopped and removed too.

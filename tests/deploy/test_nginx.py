@@ -15,7 +15,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -138,6 +138,12 @@ def _start_upstream() -> Upstream:
             self.end_headers()
             self.wfile.write(b"ok")
 
+        def do_POST(self) -> None:
+            remaining = int(self.headers.get("Content-Length", "0"))
+            while remaining:
+                remaining -= len(self.rfile.read(min(remaining, 1 << 20)))
+            self.do_GET()
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 
@@ -206,6 +212,35 @@ class Proxy:
             connection.close()
         received = self.upstream.requests[before:]
         assert len(received) <= 1
+        return response.status, (received[0] if received else None)
+
+    def post(
+        self, path: str, size: int, headers: Sequence[tuple[str, str]] = ()
+    ) -> tuple[int, list[tuple[str, str]] | None]:
+        """POST ``size`` bytes to ``path``: nginx's status, and the headers the upstream received."""
+        context = ssl.create_default_context(cafile=self.pki.path("device-ca.pem"))
+        before = len(self.upstream.requests)
+        connection = http.client.HTTPSConnection("127.0.0.1", self.https_port, context=context, timeout=30)
+        try:
+            connection.putrequest("POST", path)
+            connection.putheader("Content-Type", "application/octet-stream")
+            connection.putheader("Content-Length", str(size))
+            for name, value in headers:
+                connection.putheader(name, value)
+            connection.endheaders()
+            chunk = b"\0" * (1 << 20)
+            sent = 0
+            try:
+                while sent < size:
+                    connection.send(chunk[: min(len(chunk), size - sent)])
+                    sent += min(len(chunk), size - sent)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # nginx may answer 413 and close before the body is sent
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        received = self.upstream.requests[before:]
         return response.status, (received[0] if received else None)
 
 
@@ -306,3 +341,13 @@ def test_a_certificate_from_another_ca_is_refused_by_nginx(proxy):
     status, received = proxy.get([], cert="rogue-client")
     assert status == 400
     assert received is None
+
+
+def test_firmware_uploads_may_be_large_and_every_other_body_stays_small(proxy):
+    big = 17 * 1024 * 1024  # over the 16 MiB of every other location
+    status, received = proxy.post("/api/v1/firmware/", big, [("X-Client-Cert-SHA256", "ab" * 32)])
+    assert status == 200 and received is not None
+    assert _cert_headers(received) == {}  # the upload location drops forged headers too
+    assert proxy.post("/cockpit/firmware/firmwareimage/add/", big)[0] == 200
+    status, received = proxy.post("/api/v1/devices/", big)
+    assert status == 413 and received is None
