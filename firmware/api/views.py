@@ -7,13 +7,13 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cot.api.views import CotAPIView, ReadCreateViewSet, TenantScopedViewSet
+from cot.api.views import CotAPIView, ModelViewSet, ReadCreateViewSet
 from firmware import selectors, services, uploads
 from firmware.api.serializers import (
     FirmwareImageSerializer,
@@ -27,14 +27,7 @@ from tenants.access import require_caller
 from tenants.models import Action
 
 
-class FirmwareImageViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantScopedViewSet,
-):
+class FirmwareImageViewSet(ModelViewSet):
     """Firmware images of the caller's tenant; administrators upload, release, withdraw and delete them.
 
     Uploading is ``multipart/form-data`` (the file streams to disk while its SHA-256 is
