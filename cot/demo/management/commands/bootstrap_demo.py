@@ -1,18 +1,28 @@
 """``manage.py bootstrap_demo``: the demo tenants and users ``make run`` starts with.
 
-Idempotent: a second run keeps what exists and only prints the login instructions.
+Idempotent: a second run keeps what exists and only prints the login instructions. The
+demo tenant gets a signing key and a signed, released firmware image for the simulated
+sensors; the key's private half is written to ``var/demo-firmware-key.pem`` (mode 0600)
+so that a demo user can sign further images with ``manage.py sign_firmware``.
 """
 
+import hashlib
+import os
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from audit.context import audit_context
+from devices.models import DeviceType
 from devices.services import do_create_device_group, do_set_device_group_rights
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_device_type
+from firmware import selectors, signing
+from firmware.services import do_add_signing_key, do_release_firmware_image, do_upload_firmware_image
 from tenants.models import Role, Tenant
 from tenants.services import builtin_role, do_create_tenant, do_create_user, do_update_tenant_policy
 
@@ -26,15 +36,26 @@ DEMO_USERS = (
 )
 DEMO_GROUPS = ("Berlin plant", "Hamburg warehouse", "Truck fleet")
 SIMULATED_DEVICES = 5
+DEMO_FIRMWARE_VERSION = "1.0.0"
+DEFAULT_FIRMWARE_KEY = Path(settings.BASE_DIR) / "var" / "demo-firmware-key.pem"
 
 
 class Command(BaseCommand):
     help = "Create the provider tenant and a demo customer tenant with users and device groups (idempotent)."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--firmware-key",
+            type=Path,
+            default=DEFAULT_FIRMWARE_KEY,
+            help="Where the demo firmware signing key's private half is written (default: %(default)s).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
             self.stderr.write("bootstrap_demo is for local runs; refusing with COT_ENV=production.")
             raise SystemExit(2)
+        self.firmware_key: Path = options["firmware_key"]
         with audit_context(job="manage.py bootstrap_demo"), transaction.atomic():
             self._bootstrap()
         self._print_instructions()
@@ -72,6 +93,29 @@ class Command(BaseCommand):
                 actor=None,
                 tenant=demo,
             )
+        self._seed_firmware(demo, sensor)
+
+    def _seed_firmware(self, demo: Tenant, sensor: DeviceType) -> None:
+        """A signing key (its private half in a file of the checkout) and a signed, released image."""
+        private, public = signing.generate_key()
+        key = do_add_signing_key(name="Demo release key", public_key=public, actor=None, tenant=demo)
+        content = f"cot demo sensor firmware {DEMO_FIRMWARE_VERSION}\n".encode() * 256
+        image = do_upload_firmware_image(
+            file=SimpleUploadedFile("demo-sensor.bin", content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            version=DEMO_FIRMWARE_VERSION,
+            device_types=[sensor],
+            release_notes="The firmware the simulated sensors start with.",
+            actor=None,
+            tenant=demo,
+        )
+        signature = signing.sign(private, selectors.manifest_for(image))
+        do_release_firmware_image(image, signature=signature, key_id=key.key_id, actor=None)
+        self.firmware_key.parent.mkdir(parents=True, exist_ok=True)
+        self.firmware_key.unlink(missing_ok=True)  # a key of an earlier demo tenant is worthless now
+        descriptor = os.open(self.firmware_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(private)
 
     def _print_instructions(self) -> None:
         url = settings.SITE_URL.rstrip("/") + "/cockpit/"
@@ -86,4 +130,5 @@ class Command(BaseCommand):
             "  and keep the one-time backup codes it shows you. Next time: password + code.\n"
             f"  Other demo users (same password): {', '.join(e for e, _ in DEMO_USERS[1:])},\n"
             "  operator@platform.cot.local (platform operator: tenants, never customer data).\n"
+            f"  Firmware: the demo's signing key is {self.firmware_key} (sign with manage.py sign_firmware).\n"
         )
