@@ -1,4 +1,7 @@
-"""Firmware tests: every test stores images in its own directory; shared scenes of a tenant with a device type."""
+"""Firmware tests: every test stores images in its own directory; shared scenes of a tenant with a device type.
+
+The cockpit isolation checks here are collected as in ``tests/cockpit``: only those that apply to each admin.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ import pytest
 from devices.models import DeviceType
 from devices.services.registry import do_create_device_type
 from firmware import signing
+from tenants.models import Role
+from tenants.services import do_create_support_grant, do_update_tenant_policy
+from tests.factories import make_user, verified_client
+from tests.support.admin_isolation import applies
 
 
 @pytest.fixture
@@ -26,3 +33,25 @@ def keypair() -> tuple[bytes, str]:
 def stored_files(directory: Path) -> list[Path]:
     """Every file below the storage directory."""
     return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def support_client(acme: Any, acme_admin: Any, provider: Any) -> Any:
+    """A support engineer's cockpit session inside acme under a *write* grant (firmware stays shut to it)."""
+    do_update_tenant_policy(provider, {"session_idle_minutes": 720})
+    engineer = make_user(provider, Role.Kind.SUPPORT)
+    _, link = do_create_support_grant(duration_hours=24, actor=acme_admin, reason="T-11", scope="write")
+    client = verified_client(engineer)
+    assert client.post("/support/enter/", {"secret": link}).status_code == 302
+    return client
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Collect only the isolation checks that apply to each admin (as ``tests/cockpit/conftest.py``)."""
+    kept: list[Any] = []
+    dropped: list[Any] = []
+    for item in items:
+        (kept if applies(getattr(item, "cls", None), item.originalname) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
