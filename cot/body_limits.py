@@ -107,6 +107,14 @@ def too_large(request: HttpRequest, limit: int) -> HttpResponse:
     return HttpResponse(page, status=413)
 
 
+def length_required(request: HttpRequest) -> HttpResponse:
+    """411: an upload that may be larger than ``COT_MAX_UPLOAD_BYTES`` must say how large it is."""
+    message = "Send the upload with a Content-Length header; bodies of unknown length are refused here."
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=411)
+    return HttpResponse(message, status=411, content_type="text/plain; charset=utf-8")
+
+
 def _read_chunked(request: HttpRequest, limit: int) -> bool:
     """Read a body of unknown length into a spooled file; ``False`` as soon as it passes ``limit``."""
     source = request.META["wsgi.input"]
@@ -142,6 +150,10 @@ class RequestBodyLimitMiddleware:
                     return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
                 if length > limit:
                     return too_large(request, limit)
+            elif limit > int(getattr(settings, DEFAULT_UPLOAD_SETTING)):
+                # Spooling a body this large to learn its length would cost disk before
+                # anyone is authenticated; a client that sends such uploads knows the size.
+                return length_required(request)
             elif not _read_chunked(request, limit):
                 return too_large(request, limit)
         return self.get_response(request)

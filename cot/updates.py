@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 import audit
@@ -28,9 +29,26 @@ M = TypeVar("M", bound=models.Model)
 def changed_fields(instance: models.Model, changes: Mapping[str, Any]) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for each change that alters ``instance``: the audit trail's diff.
 
-    Read before the changes are applied; a change to the value a field already has is no change.
+    Read before the changes are applied; a change to the value a field already has is no
+    change. Values are as the trail stores them (JSON): rows by primary key, times and
+    decimals as text.
     """
-    return {k: [getattr(instance, k), v] for k, v in changes.items() if getattr(instance, k) != v}
+    return {k: [_as_json(getattr(instance, k)), _as_json(v)] for k, v in changes.items() if getattr(instance, k) != v}
+
+
+def _as_json(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, list | tuple):
+        return [_as_json(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _as_json(item) for key, item in value.items()}
+    return _ENCODER.default(value)  # datetimes, dates, decimals, UUIDs; anything else raises
+
+
+_ENCODER = DjangoJSONEncoder()
 
 
 def save_changes(

@@ -107,7 +107,9 @@ def build_manifest(
     elif expires_at.tzinfo is None or expires_at.utcoffset() is None:
         raise ValueError("expires_at must be an aware datetime (with a time zone).")
     else:
-        expires = expires_at.astimezone(UTC).strftime(_EXPIRES_FORMAT)
+        # Not strftime: its %Y does not pad years before 1000 to four digits on every platform.
+        e = expires_at.astimezone(UTC)
+        expires = f"{e.year:04d}-{e.month:02d}-{e.day:02d}T{e.hour:02d}:{e.minute:02d}:{e.second:02d}Z"
     return {
         "format": MANIFEST_FORMAT,
         "tenant": tenant,
@@ -241,6 +243,19 @@ def verify(raw_public: bytes, manifest: Mapping[str, Any], signature: str) -> bo
     except (InvalidSignature, rfc8785.CanonicalizationError, ValueError, TypeError):
         return False
     return True
+
+
+def canonical_signature(signature: str) -> str:
+    """``signature`` in the one spelling cot stores and serves: standard base64 of the 64 bytes, padded.
+
+    Base64 has several spellings of the same bytes (URL-safe alphabet, missing padding,
+    unused low bits set in the last character); devices with strict decoders accept only
+    the canonical one. Raises ``ValueError`` for anything that is not 64 bytes of base64.
+    """
+    raw = _b64decode(signature.strip()) if isinstance(signature, str) else None
+    if raw is None or len(raw) != SIGNATURE_BYTES:
+        raise ValueError("A signature is the base64 of 64 bytes.")
+    return base64.b64encode(raw).decode("ascii")
 
 
 def load_private_key(private_pem: bytes, password: bytes | None = None) -> Ed25519PrivateKey:

@@ -133,7 +133,7 @@ class _VerifyingFile(File):  # type: ignore[type-arg,unused-ignore]
 def store_blob(file: File | IO[bytes], sha256: str) -> bool:
     """Store ``file`` (already on disk, e.g. an upload's temporary file) under its hash; True if newly stored.
 
-    Identical bytes are stored once: when the blob exists nothing is written. The file is
+    Identical bytes are stored once: when the blob exists the copy is dropped. The file is
     copied in chunks, never read whole, and never moved (the caller still owns it). The
     bytes must hash to ``sha256`` (BlobMismatch otherwise, and nothing is stored) — the
     name is the promise downloads are checked against.
@@ -145,8 +145,9 @@ def store_blob(file: File | IO[bytes], sha256: str) -> bool:
     """
     name = blob_name(sha256)
     storage = firmware_storage()
-    if storage.exists(name):
-        return False
+    # No shortcut when the blob exists: blobs are shared by every tenant, and an upload
+    # answered faster because its bytes are known would tell one tenant what another holds.
+    # Every upload is written in full; a duplicate is then dropped below.
     source = file.file if isinstance(file, File) else file
     if source is None:
         raise ValueError("The file is closed.")

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.http import QueryDict
 from rest_framework import serializers
 
 from cot.api.serializers import ScopedRelatedField, StrictModelSerializer, StrictSerializer
+from cot.text import text_problem
 from devices.models import DeviceType
 from firmware import services
 from firmware.models import FirmwareImage, FirmwarePolicy, SigningKey
-from firmware.models.images import SEMVER, SHA256_HEX
+from firmware.models.images import SEMVER
 
 
 class FirmwareImageSerializer(StrictModelSerializer):
@@ -65,7 +67,9 @@ class FirmwareUploadSerializer(serializers.Serializer[Any]):
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     sha256 = serializers.RegexField(
-        SHA256_HEX, required=False, help_text="The SHA-256 you expect (lowercase hex): a mismatch stores nothing."
+        r"^[0-9a-fA-F]{64}\Z",
+        required=False,
+        help_text="The SHA-256 you expect (hex, either case): a mismatch stores nothing.",
     )
 
     def to_internal_value(self, data: Any) -> Any:
@@ -73,7 +77,21 @@ class FirmwareUploadSerializer(serializers.Serializer[Any]):
             rejected = sorted(set(data) - set(self.fields))
             if rejected:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in rejected})
+            if isinstance(data, QueryDict):
+                # A form may repeat a field; only device_types means a list. Refused, not "last one wins".
+                repeated = sorted(k for k in data if k != "device_types" and len(data.getlist(k)) > 1)
+                if repeated:
+                    raise serializers.ValidationError({name: ["Send this field once."] for name in repeated})
         return super().to_internal_value(data)
+
+    def validate_release_notes(self, value: str) -> str:
+        problem = text_problem(value, multi_line=True)
+        if problem is not None:
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_sha256(self, value: str) -> str:
+        return value.lower()
 
 
 class FirmwareReleaseSerializer(StrictSerializer):

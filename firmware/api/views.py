@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cot.api.views import CotAPIView, ModelViewSet, ReadCreateViewSet
+from cot.body_limits import accepts_uploads
 from firmware import selectors, services, uploads
 from firmware.api.serializers import (
     FirmwareImageSerializer,
@@ -24,6 +25,7 @@ from firmware.api.serializers import (
 )
 from firmware.models import FirmwareImage, FirmwarePolicy, SigningKey
 from tenants.access import require_caller
+from tenants.api.authentication import ApiTokenAuthentication
 from tenants.models import Action
 
 
@@ -38,8 +40,6 @@ class FirmwareImageViewSet(ModelViewSet):
     queryset = FirmwareImage.objects.select_related("signed_by").prefetch_related("device_types")
     serializer_class = FirmwareImageSerializer
     filterset_fields = ["status", "version"]
-    # cot.body_limits: uploads here may be as large as COT_MAX_FIRMWARE_BYTES.
-    upload_limit_setting = "COT_MAX_FIRMWARE_BYTES"
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -51,15 +51,39 @@ class FirmwareImageViewSet(ModelViewSet):
             uploads.check_declared_length(request._request, limit)
             uploads.use_hashing_uploads(request._request, limit)
 
-    def get_parsers(self) -> list[Any]:
-        # Only the upload takes form data; everything else is JSON like the rest of the API.
-        # DRF asks before it sets self.action, but the viewset's view has set self.request.
+    def _action_name(self) -> str | None:
+        # DRF asks for parsers and authenticators before it sets self.action, but the
+        # viewset's view has already set self.request.
         request = getattr(self, "request", None)
         method = (getattr(request, "method", None) or "").lower()
-        action_name = getattr(self, "action", None) or getattr(self, "action_map", {}).get(method)
-        return [MultiPartParser()] if action_name == "create" else [JSONParser()]
+        return getattr(self, "action", None) or getattr(self, "action_map", {}).get(method)
 
-    @extend_schema(request={"multipart/form-data": FirmwareUploadSerializer}, responses={201: FirmwareImageSerializer})
+    def get_authenticators(self) -> list[Any]:
+        # Uploads come with an API token only. A session's CSRF check would read the body
+        # during authentication, before the hashing handler and the tenant's limit are in
+        # place (and before anyone is refused); the cockpit has its own upload page.
+        if self._action_name() == "create":
+            return [ApiTokenAuthentication()]
+        return super().get_authenticators()
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> NoReturn:
+        if self._action_name() == "create" and request.successful_authenticator is None:
+            raise exceptions.NotAuthenticated(
+                "Upload firmware with an API token (Authorization: Bearer …), or on the cockpit's upload page."
+            )
+        super().permission_denied(request, message, code)
+
+    def get_parsers(self) -> list[Any]:
+        # Only the upload takes form data; everything else is JSON like the rest of the API.
+        return [MultiPartParser()] if self._action_name() == "create" else [JSONParser()]
+
+    @extend_schema(
+        request={"multipart/form-data": FirmwareUploadSerializer},
+        responses={201: FirmwareImageSerializer},
+        description="Upload an image with an API token (a cockpit session uploads on the cockpit's page). "
+        "Send Content-Length: a body of unknown length is refused with 411.",
+    )
+    @accepts_uploads(limit_setting="COT_MAX_FIRMWARE_BYTES")  # this action alone: cot.body_limits
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         upload = FirmwareUploadSerializer(data=request.data, context=self.get_serializer_context())
         upload.is_valid(raise_exception=True)

@@ -197,11 +197,17 @@ def do_release_firmware_image(
     manifest = selectors.manifest_for(image)
     key: SigningKey | None = None
     if signature or key_id:
-        key = SigningKey.objects.filter(tenant=image.tenant_id, key_id=key_id, revoked_at__isnull=True).first()
+        # Locked: a revocation committing meanwhile cannot let this release through.
+        key = (
+            SigningKey.objects.select_for_update()
+            .filter(tenant=image.tenant_id, key_id=key_id, revoked_at__isnull=True)
+            .first()
+        )
         if key is None:
             raise ValidationError({"key_id": "None of your active signing keys has this id."})
         if not signing.verify(_raw(key), manifest, signature):
             raise ValidationError({"signature": "The signature does not match this image's manifest and that key."})
+        signature = signing.canonical_signature(signature)
     elif selectors.policy_for(image.tenant).require_signatures:
         raise ValidationError({"signature": "Your firmware policy requires a signature: sign this image's manifest."})
     now = timezone.now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
@@ -25,18 +25,17 @@ def do_add_signing_key(*, name: str, public_key: str, actor: User | None, tenant
     except signing.KeyProblem as exc:
         raise ValidationError({"public_key": str(exc)}) from None
     key_id = signing.key_id(raw)
-    # Locked, so two registrations of one key cannot both pass the check below.
-    list(SigningKey.objects.select_for_update().filter(tenant=tenant, key_id=key_id))
-    same = SigningKey.objects.filter(tenant=tenant, key_id=key_id).first()
-    if same is not None:
-        raise ValidationError({"public_key": f"This key is already registered as “{same.name}”."})
-    if SigningKey.objects.filter(tenant=tenant, name=name).exists():
-        raise ValidationError({"name": "A key with this name exists; choose another."})
     key = SigningKey(
         tenant=tenant, name=name, public_key=base64.b64encode(raw).decode(), key_id=key_id, created_by=actor
     )
-    key.full_clean()
-    key.save()
+    _refuse_duplicate(key)
+    key.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            key.save()
+    except IntegrityError:  # a concurrent registration of the same key or name won
+        _refuse_duplicate(key)
+        raise
     audit.record("firmware.key.add", tenant=tenant, target=key, data={"key_id": key_id, "name": name}, actor=actor)
     return key
 
