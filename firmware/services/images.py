@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from tenants.access import access_by_id, tenant_for_add
 from tenants.models import Action, Tenant, User
 
 DRAFT_FIELDS = ("release_notes", "expires_at", "security_version")
+logger = logging.getLogger(__name__)
 # Key of the advisory locks on one blob's bytes ("fwb").
 _BLOB_LOCK = 0x667762
 
@@ -263,7 +265,12 @@ def do_delete_firmware_image(image: FirmwareImage, *, actor: User | None) -> Non
         )
         sha256 = image.sha256
         image.delete()
-    _delete_blob_unless_used(sha256)
+    try:
+        _delete_blob_unless_used(sha256)
+    except OSError:
+        # The row is gone (committed); bytes no image names are never served, and the next
+        # delete or upload of the same bytes takes them up again. Not worth a 500.
+        logger.warning("Could not remove unreferenced firmware bytes %s", sha256, exc_info=True)
 
 
 def _locked(image: FirmwareImage, actor: User | None, action: str) -> FirmwareImage:

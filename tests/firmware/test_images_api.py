@@ -306,3 +306,14 @@ def test_known_bytes_are_written_again_like_new_ones(acme_admin, sensor, globex,
     kind = do_create_device_type(manufacturer="G", model="1", actor=None, tenant=globex)
     assert upload(api_client(make_user(globex)), [kind.pk]).status_code == 201
     assert len(writes) == 1  # written, then found a duplicate and dropped
+
+
+def test_a_storage_failure_after_the_delete_is_no_500(acme, acme_admin, firmware_dir):
+    image = make_image(acme)
+    digest = image.sha256
+    blob = firmware_dir / "sha256" / digest[:2] / digest[2:4] / digest
+    # Something the storage cannot remove, even for root: a non-empty directory in its place.
+    blob.unlink()
+    (blob / "in-the-way").mkdir(parents=True)
+    assert api_client(acme_admin).delete(f"/api/v1/firmware/{image.pk}/").status_code == 204
+    assert not FirmwareImage.objects.filter(pk=image.pk).exists()
