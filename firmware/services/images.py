@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -55,85 +56,71 @@ def do_upload_firmware_image(
     ``sha256`` is what the server computed while the upload streamed in
     (``firmware.uploads``); ``expected_sha256``, if the client sent one, must match it.
     """
-    added = False
-    try:
-        with transaction.atomic():
-            image = _create_image(
-                file=file,
-                sha256=sha256,
-                version=version,
-                device_types=device_types,
-                security_version=security_version,
-                release_notes=release_notes,
-                expires_at=expires_at,
-                expected_sha256=expected_sha256,
-                actor=actor,
-                tenant=tenant,
+    with _bytes_removed_on_failure(sha256) as store, transaction.atomic():
+        tenant = tenant_for_add(actor, FirmwareImage, tenant)
+        size = int(file.size or 0)
+        if expected_sha256 is not None and expected_sha256.strip().lower() != sha256:
+            raise ValidationError(
+                {"sha256": f"The file you sent has SHA-256 {sha256}, not {expected_sha256}; nothing was stored."}
             )
-            # Last: every check has passed and the rows are written.
-            added = storage.store_blob(file, sha256)
+        if size == 0:
+            raise ValidationError({"file": "The file is empty."})
+        limit = selectors.policy_for(tenant).max_image_bytes
+        if size > limit:
+            raise ValidationError({"file": f"The image has {size} bytes; your tenant's limit is {limit} bytes."})
+        types = _own_device_types(device_types, tenant)
+        image = FirmwareImage(
+            tenant=tenant,
+            version=version,
+            security_version=security_version,
+            size=size,
+            sha256=sha256,
+            release_notes=release_notes,
+            expires_at=expires_at,
+            created_by=actor,
+        )
+        image.full_clean()
+        _refuse_taken_version(version, types)
+        _lock_blob(sha256)
+        image.save()
+        try:
+            with transaction.atomic():
+                FirmwareImageType.objects.bulk_create(
+                    FirmwareImageType(tenant=tenant, image=image, device_type=t, version=version) for t in types
+                )
+        except IntegrityError:  # a concurrent upload took the version first
+            _refuse_taken_version(version, types)
+            raise
+        audit.record(
+            "firmware.upload",
+            tenant=tenant,
+            target=image,
+            data={"version": version, "sha256": sha256, "size": size, "device_types": [t.pk for t in types]},
+            actor=actor,
+        )
+        # Last: every check has passed and the rows are written.
+        store(file)
+    return image
+
+
+@contextmanager
+def _bytes_removed_on_failure(sha256: str) -> Iterator[Callable[[UploadedFile], None]]:
+    """Yield a function that stores an upload's bytes; if the block fails after it, remove them again.
+
+    Bytes another image names stay (they were there before, or another upload needs them).
+    """
+    added = False
+
+    def store(file: UploadedFile) -> None:
+        nonlocal added
+        added = storage.store_blob(file, sha256)
+
+    try:
+        yield store
     except BaseException:
         if added:
             _delete_blob_unless_used(sha256)
         raise
-    return image
-
-
-def _create_image(
-    *,
-    file: UploadedFile,
-    sha256: str,
-    version: str,
-    device_types: Sequence[DeviceType],
-    security_version: int,
-    release_notes: str,
-    expires_at: datetime | None,
-    expected_sha256: str | None,
-    actor: User | None,
-    tenant: Tenant | None,
-) -> FirmwareImage:
-    tenant = tenant_for_add(actor, FirmwareImage, tenant)
-    size = int(file.size or 0)
-    if expected_sha256 is not None and expected_sha256.strip().lower() != sha256:
-        raise ValidationError(
-            {"sha256": f"The file you sent has SHA-256 {sha256}, not {expected_sha256}; nothing was stored."}
-        )
-    if size == 0:
-        raise ValidationError({"file": "The file is empty."})
-    limit = selectors.policy_for(tenant).max_image_bytes
-    if size > limit:
-        raise ValidationError({"file": f"The image has {size} bytes; your tenant's limit is {limit} bytes."})
-    types = _own_device_types(device_types, tenant)
-    image = FirmwareImage(
-        tenant=tenant,
-        version=version,
-        security_version=security_version,
-        size=size,
-        sha256=sha256,
-        release_notes=release_notes,
-        expires_at=expires_at,
-        created_by=actor,
-    )
-    image.full_clean()
-    _refuse_taken_version(version, types)
-    _lock_blob(sha256)
-    image.save()
-    try:
-        with transaction.atomic():
-            FirmwareImageType.objects.bulk_create(
-                FirmwareImageType(tenant=tenant, image=image, device_type=t, version=version) for t in types
-            )
-    except IntegrityError:  # a concurrent upload took the version first
-        _refuse_taken_version(version, types)
-        raise
-    audit.record(
-        "firmware.upload",
-        tenant=tenant,
-        target=image,
-        data={"version": version, "sha256": sha256, "size": size, "device_types": [t.pk for t in types]},
-        actor=actor,
-    )
-    return image
 
 
 def _lock_blob(sha256: str) -> None:

@@ -16,7 +16,6 @@ from firmware import signing
 from tenants.models import Role
 from tenants.services import do_create_support_grant, do_update_tenant_policy
 from tests.factories import make_user, verified_client
-from tests.support.admin_isolation import applies
 
 
 @pytest.fixture
@@ -44,14 +43,3 @@ def support_client(acme: Any, acme_admin: Any, provider: Any) -> Any:
     client = verified_client(engineer)
     assert client.post("/support/enter/", {"secret": link}).status_code == 302
     return client
-
-
-def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """Collect only the isolation checks that apply to each admin (as ``tests/cockpit/conftest.py``)."""
-    kept: list[Any] = []
-    dropped: list[Any] = []
-    for item in items:
-        (kept if applies(getattr(item, "cls", None), item.originalname) else dropped).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
