@@ -4,7 +4,8 @@ Every member of a tenant may read its firmware catalogue (images, their device t
 the public keys and the policy): nothing in it is secret, and Standard users who may
 run rollouts need to see what they roll out. Only the tenant's administrators change
 it, and never a support engineer, whatever the grant's scope: an image, a key or the
-signature policy decides what code the whole fleet will run.
+signature policy decides what code the whole fleet will run. Rollouts (with their waves
+and device targets) follow the same rules: they decide which devices run which code.
 """
 
 from __future__ import annotations
@@ -18,3 +19,6 @@ def register_rules() -> None:
     register("firmware.FirmwareImageType", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.SigningKey", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.FirmwarePolicy", tenant_readable, add=administrators, support_never_writes=True)
+    # Rollouts decide which devices run which code: the same rules as the catalogue.
+    for label in ("firmware.Rollout", "firmware.RolloutWave", "firmware.RolloutTarget"):
+        register(label, tenant_readable, add=administrators, support_never_writes=True)

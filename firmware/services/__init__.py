@@ -1,4 +1,4 @@
-"""Every write to firmware images, signing keys and the firmware policy.
+"""Every write to firmware images, signing keys, the firmware policy and rollouts.
 
 Each ``do_*`` function checks access through ``tenants.access``, changes state and
 records the audit event in one transaction; ``actor=None`` is the platform itself (a
@@ -14,10 +14,13 @@ from firmware.services.images import (
 )
 from firmware.services.keys import do_add_signing_key, do_revoke_signing_key
 from firmware.services.policy import do_update_firmware_policy
+from firmware.services.rollouts import do_create_rollout, do_plan_rollout
 
 __all__ = [
     "do_add_signing_key",
+    "do_create_rollout",
     "do_delete_firmware_image",
+    "do_plan_rollout",
     "do_release_firmware_image",
     "do_revoke_signing_key",
     "do_update_firmware_image",
