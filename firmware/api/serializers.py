@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.http import QueryDict
@@ -12,8 +13,9 @@ from cot.api.serializers import ScopedRelatedField, StrictModelSerializer, Stric
 from cot.text import text_problem
 from devices.models import DeviceType
 from firmware import services
-from firmware.models import FirmwareImage, FirmwarePolicy, SigningKey
+from firmware.models import FirmwareImage, FirmwarePolicy, Rollout, RolloutWave, SigningKey
 from firmware.models.images import SEMVER
+from firmware.services.rollouts import MAX_WAVES
 
 
 class FirmwareImageSerializer(StrictModelSerializer):
@@ -121,3 +123,225 @@ class FirmwarePolicySerializer(StrictModelSerializer):
     class Meta:
         model = FirmwarePolicy
         fields = ["require_signatures", "max_image_bytes"]
+
+
+# --- rollouts ---------------------------------------------------------------------------------
+
+MAX_INT = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
+#: at most this many ids or versions in one target list
+MAX_TARGETS = 1000
+#: at most this many values of one parameter in a preview's query (a longer request line is a 414 anyway)
+MAX_QUERY_TARGETS = 100
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A whole number as a JSON number (inside a list too, where the strict mixin does not look)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class StrictDecimalField(serializers.DecimalField):
+    """A decimal as a JSON number, in and out (DRF would also take text such as "1e1")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(coerce_to_string=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise serializers.ValidationError("Must be a number (a JSON number).")
+        return super().to_internal_value(data)
+
+
+class VersionTextField(serializers.CharField):
+    """A version string as JSON text, under the text rules."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be text (a JSON string).")
+        value = str(super().to_internal_value(data))
+        problem = text_problem(value, multi_line=False)
+        if problem is not None:
+            raise serializers.ValidationError(problem)
+        return value
+
+
+def _id_list(help_text: str, max_length: int = MAX_TARGETS) -> serializers.ListField:
+    return serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=MAX_BIGINT),
+        required=False,
+        default=list,
+        max_length=max_length,
+        help_text=help_text,
+    )
+
+
+class RolloutWaveSpecSerializer(StrictSerializer):
+    """One wave of a new rollout: a ``percent`` or a ``count`` (the last wave may name neither: it takes the rest)."""
+
+    percent = StrictDecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal(100),
+        required=False,
+        allow_null=True,
+        help_text="Share of the matching devices, rounded up; the percentages add up to at most 100.",
+    )
+    count = serializers.IntegerField(min_value=1, max_value=MAX_INT, required=False, allow_null=True)
+    success_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    error_threshold = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    min_finished = serializers.IntegerField(min_value=0, max_value=MAX_INT, required=False)
+    soak_seconds = serializers.IntegerField(min_value=0, max_value=30 * 24 * 3600, required=False)
+    auto_advance = serializers.BooleanField(required=False)
+
+
+class RolloutCreateSerializer(StrictSerializer):
+    """A new draft rollout of a released image: its waves, its targets and the engine's settings.
+
+    Every non-empty target list narrows the selection (AND); all empty means every device
+    of the image's types. Ids of another tenant's rows simply match nothing.
+    """
+
+    name = serializers.CharField(max_length=200)
+    image = ScopedRelatedField(FirmwareImage, help_text="A released image of your tenant.")
+    waves = RolloutWaveSpecSerializer(
+        many=True,
+        max_length=MAX_WAVES,  # type: ignore[call-arg]  # ListSerializer takes it; the stubs do not know
+        help_text="In order; the first wave is the canaries, the last takes the rest.",
+    )
+    target_groups = _id_list("Device group ids (a device in one of them).")
+    target_types = _id_list("Device type ids.")
+    target_devices = _id_list("Device ids.")
+    target_versions = serializers.ListField(
+        child=VersionTextField(max_length=64),
+        required=False,
+        default=list,
+        max_length=MAX_TARGETS,
+        help_text="Firmware versions the devices run now.",
+    )
+    device_timeout_seconds = serializers.IntegerField(min_value=60, max_value=7 * 24 * 3600, required=False)
+    max_retries = serializers.IntegerField(min_value=0, max_value=20, required=False)
+    start_at = serializers.DateTimeField(required=False, allow_null=True)
+    window_cron = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, help_text="Five cron fields, such as 0 2 * * 1-5."
+    )
+    window_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60, required=False, allow_null=True)
+    window_timezone = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="An IANA time zone, such as Europe/Berlin."
+    )
+    pace_per_minute = serializers.IntegerField(min_value=1, max_value=MAX_INT, required=False, allow_null=True)
+
+
+class RolloutWaveSerializer(serializers.ModelSerializer[RolloutWave]):
+    """A wave as planned: its size, thresholds, state and how many devices planning gave it."""
+
+    percent = StrictDecimalField(max_digits=5, decimal_places=2, read_only=True, allow_null=True)
+
+    class Meta:
+        model = RolloutWave
+        fields = [
+            "index",
+            "percent",
+            "count",
+            "success_threshold",
+            "error_threshold",
+            "min_finished",
+            "soak_seconds",
+            "auto_advance",
+            "status",
+            "planned",
+        ]
+        read_only_fields = fields
+
+
+class RolloutSerializer(StrictModelSerializer):
+    """A rollout with its waves; created through ``RolloutCreateSerializer``, then planned."""
+
+    waves = RolloutWaveSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Rollout
+        fields = [
+            "id",
+            "name",
+            "image",
+            "status",
+            "status_reason",
+            "target_groups",
+            "target_types",
+            "target_versions",
+            "target_devices",
+            "device_timeout_seconds",
+            "max_retries",
+            "start_at",
+            "window_cron",
+            "window_minutes",
+            "window_timezone",
+            "pace_per_minute",
+            "created_at",
+            "planned_at",
+            "planned_total",
+            "waves",
+        ]
+        read_only_fields = fields
+
+
+class RolloutPreviewQuerySerializer(serializers.Serializer[Any]):
+    """The query of a preview: an image and the target spec (repeat a parameter for several values)."""
+
+    image = ScopedRelatedField(FirmwareImage, help_text="An image of your tenant.")
+    target_groups = _id_list("Device group ids (repeat the parameter).", MAX_QUERY_TARGETS)
+    target_types = _id_list("Device type ids (repeat the parameter).", MAX_QUERY_TARGETS)
+    target_devices = _id_list("Device ids (repeat the parameter).", MAX_QUERY_TARGETS)
+    target_versions = serializers.ListField(
+        child=VersionTextField(max_length=64),
+        required=False,
+        default=list,
+        max_length=MAX_QUERY_TARGETS,
+        help_text="Firmware versions the devices run now (repeat the parameter).",
+    )
+
+    LISTS = ("target_groups", "target_types", "target_devices", "target_versions")
+
+    @classmethod
+    def from_query(cls, query: QueryDict, **kwargs: Any) -> RolloutPreviewQuerySerializer:
+        """Unknown and repeated single parameters are refused; whole numbers arrive as digits."""
+        problems: dict[str, list[str]] = {}
+        data: dict[str, Any] = {}
+        for name in query:
+            values = query.getlist(name)
+            if name not in cls._declared_fields:
+                problems[name] = ["Unknown parameter."]
+            elif name in cls.LISTS:
+                data[name] = [_digits(v) for v in values] if name != "target_versions" else values
+            elif len(values) > 1:
+                problems[name] = ["Send this parameter once."]
+            else:
+                data[name] = _digits(values[0])
+        if problems:
+            raise serializers.ValidationError(problems)
+        return cls(data=data, **kwargs)
+
+
+def _digits(value: str) -> Any:
+    """A query value of digits as a whole number; anything else stays text (and is refused as one)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 19 else value
+
+
+class RolloutPreviewRowSerializer(serializers.Serializer[Any]):
+    """How many matching devices are in one group (or none) and of one type."""
+
+    group = serializers.IntegerField(allow_null=True)
+    type = serializers.IntegerField()
+    count = serializers.IntegerField()
+
+
+class RolloutPreviewSerializer(serializers.Serializer[Any]):
+    """What planning now would reach: counts per group and type, and their total."""
+
+    total = serializers.IntegerField()
+    rows = RolloutPreviewRowSerializer(many=True)

@@ -6,7 +6,7 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -21,9 +21,13 @@ from firmware.api.serializers import (
     FirmwarePolicySerializer,
     FirmwareReleaseSerializer,
     FirmwareUploadSerializer,
+    RolloutCreateSerializer,
+    RolloutPreviewQuerySerializer,
+    RolloutPreviewSerializer,
+    RolloutSerializer,
     SigningKeySerializer,
 )
-from firmware.models import FirmwareImage, FirmwarePolicy, SigningKey
+from firmware.models import FirmwareImage, FirmwarePolicy, Rollout, SigningKey
 from tenants.access import require_caller
 from tenants.api.authentication import ApiTokenAuthentication
 from tenants.models import Action
@@ -155,3 +159,60 @@ class FirmwarePolicyView(CotAPIView):
         body.is_valid(raise_exception=True)
         policy = services.do_update_firmware_policy(dict(body.validated_data), actor=require_caller(request.user).user)
         return Response(FirmwarePolicySerializer(policy).data)
+
+
+class RolloutViewSet(ReadCreateViewSet):
+    """Staged rollouts of a released image: administrators create a draft, preview its reach and plan it.
+
+    Planning assigns every matching device the planner may change to a wave (``ready``),
+    or ends in ``plan_failed`` with the reason. Starting a rollout is not in the API yet.
+    """
+
+    queryset = Rollout.objects.prefetch_related("waves")  # in index order (RolloutWave.Meta.ordering)
+    serializer_class = RolloutSerializer
+    filterset_fields = ["status"]
+
+    @extend_schema(request=RolloutCreateSerializer, responses={201: RolloutSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create a draft rollout (administrators); the image must be a released image of your tenant."""
+        body = RolloutCreateSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        waves = [dict(wave) for wave in data.pop("waves")]
+        rollout = services.do_create_rollout(actor=self.actor, waves=waves, **data)
+        return Response(self.get_serializer(self._reloaded(rollout)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=RolloutSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def plan(self, request: Request, pk: Any = None) -> Response:
+        """Plan a draft: every matching device you may change gets a wave (409 unless it is a draft)."""
+        rollout = services.do_plan_rollout(self.get_object(), actor=self.actor)
+        return Response(self.get_serializer(self._reloaded(rollout)).data)
+
+    @extend_schema(
+        parameters=[RolloutPreviewQuerySerializer],
+        responses={
+            200: RolloutPreviewSerializer,
+            414: OpenApiResponse(
+                description="The query is longer than the server reads (a request line of 8190 bytes, "
+                "deploy/gunicorn.conf.py): send fewer values, or create the rollout and plan it."
+            ),
+        },
+        description="How many of your devices a rollout of the image with these targets would reach now, "
+        "per group and type. An image id that is not your tenant's answers 400 like one that exists nowhere.",
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def preview(self, request: Request) -> Response:
+        """Counts per group and type of the devices planning would reach now, and their total."""
+        query = RolloutPreviewQuerySerializer.from_query(request.query_params, context=self.get_serializer_context())
+        query.is_valid(raise_exception=True)
+        spec = dict(query.validated_data)
+        devices = selectors.rollout_devices(tenant=require_caller(request.user).tenant, actor=self.actor, **spec)
+        rows = [
+            {"group": row["group"], "type": row["type"], "count": row["devices"]}
+            for row in selectors.rollout_preview(devices)
+        ]
+        return Response(RolloutPreviewSerializer({"total": sum(row["count"] for row in rows), "rows": rows}).data)
+
+    def _reloaded(self, rollout: Rollout) -> Rollout:
+        return Rollout.objects.prefetch_related("waves").get(pk=rollout.pk)

@@ -53,15 +53,17 @@ PASS_TIMEOUT = 180.0
 # the schema documents for the operation is added per operation (``operation_entries``).
 DEFAULT_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 # What ``negative_data_rejection`` takes as a refusal of schema-violating data by default;
-# a 413 (too large, refused before reading) is one too where the schema documents it.
+# a 413 or 414 (body or query too large, refused before reading) is one too where the
+# schema documents it.
+TOO_LARGE = ("413", "414")
 DEFAULT_REJECTED = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
 
 
 def _acceptance(documented: list[str]) -> dict[str, Any]:
-    """The per-operation check settings: a documented 4xx may answer valid data, and 413 refuses invalid data."""
+    """The per-operation check settings: a documented 4xx may answer valid data, and 413/414 refuse invalid data."""
     return {
         "positive_data_acceptance": {"expected-statuses": DEFAULT_ACCEPTED + documented},
-        "negative_data_rejection": {"expected-statuses": DEFAULT_REJECTED + [c for c in documented if c == "413"]},
+        "negative_data_rejection": {"expected-statuses": DEFAULT_REJECTED + [c for c in documented if c in TOO_LARGE]},
     }
 
 

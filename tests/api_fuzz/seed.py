@@ -26,8 +26,14 @@ from devices.services import do_create_device_group
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_device_type, do_create_operation, do_update_device
 from firmware import selectors, signing
-from firmware.models import FirmwareImage, SigningKey
-from firmware.services import do_add_signing_key, do_release_firmware_image, do_upload_firmware_image
+from firmware.models import FirmwareImage, Rollout, SigningKey
+from firmware.services import (
+    do_add_signing_key,
+    do_create_rollout,
+    do_plan_rollout,
+    do_release_firmware_image,
+    do_upload_firmware_image,
+)
 from tenants.models import ApiToken, Role, Tenant, User
 from tenants.services import (
     builtin_role,
@@ -142,12 +148,13 @@ def seed_tenant(slug: str) -> SeededTenant:
             "audit": _ids(AuditEntry.objects.filter(tenant=tenant)),
             "firmware": _ids(FirmwareImage.objects.filter(tenant=tenant)),
             "firmware-keys": _ids(SigningKey.objects.filter(tenant=tenant)),
+            "rollouts": _ids(Rollout.objects.filter(tenant=tenant)),
         },
     )
 
 
 def _seed_firmware(tenant: Tenant, prefix: str, device_types: list[Any]) -> None:
-    """A signing key, a draft and a released image signed by that key."""
+    """A signing key, a draft and a released image signed by that key; a draft and a planned rollout of it."""
     private, public = signing.generate_key()
     key = do_add_signing_key(name=f"{prefix} release key", public_key=public, actor=None, tenant=tenant)
     images = []
@@ -164,7 +171,17 @@ def _seed_firmware(tenant: Tenant, prefix: str, device_types: list[Any]) -> None
             )
         )
     signature = signing.sign(private, selectors.manifest_for(images[1]))
-    do_release_firmware_image(images[1], signature=signature, key_id=key.key_id, actor=None)
+    released = do_release_firmware_image(images[1], signature=signature, key_id=key.key_id, actor=None)
+    for name in ("draft", "planned"):
+        rollout = do_create_rollout(
+            image=released,
+            name=f"{prefix} {name} rollout",
+            waves=[{"percent": 50}, {}],
+            actor=None,
+            tenant=tenant,
+        )
+        if name == "planned":
+            do_plan_rollout(rollout, actor=None)
 
 
 def _ids(queryset: Any) -> list[int]:
