@@ -20,5 +20,5 @@ def register_rules() -> None:
     register("firmware.SigningKey", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.FirmwarePolicy", tenant_readable, add=administrators, support_never_writes=True)
     # Rollouts decide which devices run which code: the same rules as the catalogue.
-    for label in ("firmware.Rollout", "firmware.RolloutWave", "firmware.RolloutTarget"):
+    for label in ("firmware.Rollout", "firmware.RolloutWave", "firmware.RolloutTarget", "firmware.RolloutCounter"):
         register(label, tenant_readable, add=administrators, support_never_writes=True)

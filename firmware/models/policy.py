@@ -30,6 +30,13 @@ class FirmwarePolicy(models.Model):
         help_text="Uploads above this size are refused. The platform's own limit applies too.",
     )
 
+    standard_users_roll_out = models.BooleanField(
+        "Standard users may run rollouts",
+        default=False,
+        help_text="Standard users with the change right on every targeted device group may create, plan, start, "
+        "pause, resume, cancel and retry rollouts of those groups. Administrators always may.",
+    )
+
     objects = TenantQuerySet.as_manager()
 
     class Meta:

@@ -93,6 +93,8 @@ class Rollout(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     planned_at = models.DateTimeField(null=True, blank=True, editable=False)
     planned_total = models.PositiveIntegerField(default=0, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = TenantQuerySet.as_manager()
 
@@ -150,6 +152,7 @@ class RolloutWave(models.Model):
     auto_advance = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    soaking_since = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     planned = models.PositiveIntegerField(default=0, editable=False)
 
@@ -198,7 +201,12 @@ class RolloutTarget(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True, validators=PERCENT)
+    # The version the device reported running after its restart (success needs it to be the image's).
+    reported_version = models.CharField(max_length=64, blank=True)
     offered_at = models.DateTimeField(null=True, blank=True)
+    # The first progress report: the per-device timeout counts from here.
+    started_at = models.DateTimeField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -217,3 +225,32 @@ class RolloutTarget(models.Model):
 
     def __str__(self) -> str:
         return f"Device {self.device_id} in rollout {self.rollout_id} ({self.status})"
+
+
+class RolloutCounter(models.Model):
+    """Sharded progress counters: how many of a wave's targets are in each state.
+
+    Every device report moves one target and adds -1/+1 to two of these rows, in the
+    same transaction, on a shard picked at random: concurrent reports of one wave do
+    not queue on a single hot row. A wave's figure is the sum over its shards (a few
+    rows for a million devices). ``firmware.counters.reconcile`` recounts active waves
+    from the targets and repairs any drift.
+    """
+
+    SHARDS = 16
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
+    wave = models.ForeignKey(RolloutWave, on_delete=models.CASCADE, related_name="counters")
+    shard = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=RolloutTarget.Status.choices)
+    devices = models.IntegerField(default=0)  # one shard may go negative; the sum over shards may not
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["wave", "shard", "status"], name="firmware_counter_unique_cell"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Wave {self.wave_id} shard {self.shard}: {self.devices} {self.status}"

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 import audit
 from cot.exceptions import Conflict
-from firmware import selectors
+from firmware import counters, selectors
 from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutWave
 from firmware.states import ROLLOUT, require_move, sources_of
 from tenants.access import access_by_id, tenant_for_add
@@ -214,6 +214,7 @@ def do_plan_rollout(rollout: Rollout, *, actor: User | None) -> Rollout:
         if total == 0:
             return _plan_failed(rollout, "No device you may change matches the targets and the image's types.", actor)
         planned = _insert_targets(rollout, waves, wave_sizes(waves, total), devices)
+        counters.add_planned(rollout.tenant_id, planned)
         for wave in waves:
             wave.planned = planned.get(wave.pk, 0)
         RolloutWave.objects.bulk_update(waves, ["planned"])
@@ -255,8 +256,9 @@ def _insert_targets(
     table = connection.ops.quote_name(RolloutTarget._meta.db_table)
     sql = f"""
         WITH inserted AS (
-            INSERT INTO {table} (tenant_id, rollout_id, wave_id, device_id, status, attempts, error_code)
-            SELECT %s, %s, {wave_expr}, shuffled.device_id, %s, 0, ''
+            INSERT INTO {table}
+                (tenant_id, rollout_id, wave_id, device_id, status, attempts, error_code, reported_version)
+            SELECT %s, %s, {wave_expr}, shuffled.device_id, %s, 0, '', ''
             FROM (
                 SELECT candidate.device_id,
                        row_number() OVER (

@@ -1,0 +1,158 @@
+"""Moving rollout targets between states, with the wave's sharded progress counters kept in step.
+
+Every change of a target's state goes through ``move_targets``: one statement locks the
+rows that may make the move (their current state is a source of ``to`` in
+``firmware.states.TARGET``), updates them and adds the deltas to ``RolloutCounter`` on
+one shard chosen at random, so concurrent device reports of one wave spread over
+``RolloutCounter.SHARDS`` rows instead of queueing on one. The same statement serves one
+device's report and a set-based move of a million targets (cancel, skip, retry).
+
+A move that finds no row in a source state changes nothing: a duplicate or late report
+is answered from the row as it is. ``reconcile`` recounts waves from their targets and
+replaces their counters, repairing drift (a raw SQL fix, a bug).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, QuerySet, Sum
+
+from firmware.models import RolloutCounter, RolloutTarget
+from firmware.states import TARGET, sources_of
+
+TARGETS = connection.ops.quote_name(RolloutTarget._meta.db_table)
+COUNTERS = connection.ops.quote_name(RolloutCounter._meta.db_table)
+# Serializes reconciliations (two recounts of one wave at once would each delete the other's rows).
+RECONCILE_LOCK = 0x636F7452  # "cotR"
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A SQL expression for a column in ``move_targets`` (``Sql("attempts + 1")``); never user input."""
+
+    expression: str
+
+
+def move_targets(
+    targets: QuerySet[RolloutTarget],
+    to: str,
+    *,
+    limit: int | None = None,
+    skip_locked: bool = False,
+    **columns: Any,
+) -> int:
+    """Move the rows of ``targets`` that may become ``to`` there, set ``columns``, count; the number moved.
+
+    ``targets`` is any queryset of targets (the caller's filters: one device's target, a
+    wave, expired ones); only rows whose state is a source of ``to`` move. ``limit``
+    bounds a batch and ``skip_locked`` leaves rows another transaction holds to the next
+    one (the timeout sweep). Column values are parameters, or ``Sql`` expressions.
+    """
+    sources = sorted(sources_of(TARGET, to))
+    source_sql, source_params = targets.values("pk").query.sql_with_params()
+    assignments = ["status = %s"]
+    params: list[Any] = [to]
+    for name, value in columns.items():
+        column = connection.ops.quote_name(RolloutTarget._meta.get_field(name).column)
+        if isinstance(value, Sql):
+            assignments.append(f"{column} = {value.expression}")
+        else:
+            assignments.append(f"{column} = %s")
+            params.append(value)
+    lock = "FOR UPDATE OF candidate SKIP LOCKED" if skip_locked else "FOR UPDATE OF candidate"
+    bound = "LIMIT %s" if limit is not None else ""
+    shard = random.randrange(RolloutCounter.SHARDS)  # noqa: S311 (spreading writes, not a secret)
+    sql = f"""
+        WITH old AS (
+            SELECT candidate.id, candidate.status, candidate.wave_id, candidate.tenant_id
+            FROM {TARGETS} AS candidate
+            WHERE candidate.id IN ({source_sql}) AND candidate.status = ANY(%s)
+            ORDER BY candidate.id {bound} {lock}
+        ), moved AS (
+            UPDATE {TARGETS} AS target SET {", ".join(assignments)}
+            FROM old WHERE target.id = old.id
+            RETURNING old.status AS old_status, old.wave_id, old.tenant_id
+        ), counted AS (
+            SELECT tenant_id, wave_id, old_status, count(*) AS n FROM moved GROUP BY tenant_id, wave_id, old_status
+        ), bumped AS (
+            INSERT INTO {COUNTERS} (tenant_id, wave_id, shard, status, devices)
+            SELECT tenant_id, wave_id, %s, old_status, -n FROM counted
+            UNION ALL
+            SELECT tenant_id, wave_id, %s, %s, sum(n) FROM counted GROUP BY tenant_id, wave_id
+            ON CONFLICT (wave_id, shard, status) DO UPDATE SET devices = {COUNTERS}.devices + EXCLUDED.devices
+            RETURNING 1
+        )
+        SELECT count(*) FROM moved
+    """  # noqa: S608 (table and column names come from the models; values are parameters)
+    # In the order of the text: the locking SELECT, the UPDATE's SET, the counter rows.
+    ordered = [*source_params, sources, *([limit] if limit is not None else []), *params, shard, shard, to]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ordered)
+        return int(cursor.fetchone()[0])
+
+
+def add_planned(tenant_id: int, planned: Mapping[int, int]) -> None:
+    """The counters of freshly planned waves: every target ``pending`` (planning writes them set-based)."""
+    RolloutCounter.objects.bulk_create(
+        RolloutCounter(tenant_id=tenant_id, wave_id=wave_id, shard=0, status=RolloutTarget.Status.PENDING, devices=n)
+        for wave_id, n in planned.items()
+        if n
+    )
+
+
+def counts(wave_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """``{wave id: {state: devices}}`` summed over the shards (states with no device left out)."""
+    result: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = (
+        RolloutCounter.objects.filter(wave_id__in=list(wave_ids))
+        .values_list("wave_id", "status")
+        .order_by()
+        .annotate(total=Sum("devices"))
+    )
+    for wave_id, status, total in rows:
+        if total:
+            result[wave_id][status] = int(total)
+    return dict(result)
+
+
+def recount(wave_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """What the counters should say, counted from the targets themselves (the index on wave and state)."""
+    result: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = (
+        RolloutTarget.objects.filter(wave_id__in=list(wave_ids))
+        .values_list("wave_id", "status")
+        .order_by()
+        .annotate(total=Count("pk"))
+    )
+    for wave_id, status, total in rows:
+        result[wave_id][status] = int(total)
+    return dict(result)
+
+
+def reconcile(wave_ids: Iterable[int]) -> list[int]:
+    """Recount these waves from their targets and replace their counters; the ids of waves that had drifted."""
+    ids = sorted(set(wave_ids))
+    if not ids:
+        return []
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RECONCILE_LOCK])
+        before = counts(ids)
+        RolloutCounter.objects.filter(wave_id__in=ids).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {COUNTERS} (tenant_id, wave_id, shard, status, devices)
+                SELECT tenant_id, wave_id, 0, status, count(*) FROM {TARGETS}
+                WHERE wave_id = ANY(%s) GROUP BY tenant_id, wave_id, status
+                """,  # noqa: S608 (table names from the models)
+                [ids],
+            )
+        after = counts(ids)
+    return [wave_id for wave_id in ids if before.get(wave_id, {}) != after.get(wave_id, {})]

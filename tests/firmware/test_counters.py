@@ -1,0 +1,74 @@
+"""Target moves keep the sharded counters in step; a recount repairs drift."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from firmware import counters
+from firmware.models import RolloutCounter, RolloutTarget
+from firmware.services import do_create_rollout, do_plan_rollout
+from tests.firmware.test_rollout_planning import devices, image_for
+
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
+
+
+@pytest.fixture
+def planned(acme: Any, sensor: Any) -> Any:
+    devices(acme, 10, device_type=sensor)
+    rollout = do_create_rollout(
+        image=image_for(acme, sensor), name="R", waves=[{"count": 3}, {}], actor=None, tenant=acme
+    )
+    return do_plan_rollout(rollout, actor=None)
+
+
+def wave_ids(rollout: Any) -> list[int]:
+    return list(rollout.waves.order_by("index").values_list("pk", flat=True))
+
+
+def test_planning_counts_every_target_pending(planned):
+    first, last = wave_ids(planned)
+    assert counters.counts([first, last]) == {first: {"pending": 3}, last: {"pending": 7}}
+
+
+def test_a_move_counts_once_and_a_repeat_changes_nothing(planned):
+    first, _ = wave_ids(planned)
+    target = RolloutTarget.objects.filter(wave_id=first).first()
+    one = RolloutTarget.objects.filter(pk=target.pk)
+    assert counters.move_targets(one, "offered", attempts=counters.Sql("attempts + 1")) == 1
+    assert counters.move_targets(one, "offered", attempts=counters.Sql("attempts + 1")) == 0  # not from offered
+    target.refresh_from_db()
+    assert (target.status, target.attempts) == ("offered", 1)
+    assert counters.counts([first]) == {first: {"pending": 2, "offered": 1}}
+
+
+def test_a_set_based_move_spans_waves_and_skips_states_that_may_not_move(planned):
+    first, last = wave_ids(planned)
+    counters.move_targets(RolloutTarget.objects.filter(wave_id=first)[:1], "offered")
+    moved = counters.move_targets(RolloutTarget.objects.filter(rollout=planned), "skipped")
+    assert moved == 9  # the offered one cannot be skipped
+    assert counters.counts([first, last]) == {first: {"offered": 1, "skipped": 2}, last: {"skipped": 7}}
+
+
+def test_a_limited_batch_moves_at_most_the_limit(planned):
+    assert counters.move_targets(RolloutTarget.objects.filter(rollout=planned), "canceled", limit=4) == 4
+    assert RolloutTarget.objects.filter(status="canceled").count() == 4
+
+
+def test_reconcile_repairs_drift_and_reports_the_waves(planned):
+    first, last = wave_ids(planned)
+    with connection.cursor() as cursor:  # drift: a target changed behind the counters' back
+        cursor.execute(
+            "UPDATE firmware_rollouttarget SET status = 'failed' WHERE id = %s",
+            [RolloutTarget.objects.filter(wave_id=first).first().pk],
+        )
+    assert counters.counts([first]) == {first: {"pending": 3}}
+    assert counters.reconcile([first, last]) == [first]
+    assert (
+        counters.counts([first, last])
+        == counters.recount([first, last])
+        == {first: {"pending": 2, "failed": 1}, last: {"pending": 7}}
+    )
+    assert RolloutCounter.objects.filter(wave_id=first).count() == 2
