@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Field, QuerySet, Sum
 
 from firmware.models import RolloutCounter, RolloutTarget
 from firmware.states import TARGET, sources_of
@@ -59,7 +59,9 @@ def move_targets(
     assignments = ["status = %s"]
     params: list[Any] = [to]
     for name, value in columns.items():
-        column = connection.ops.quote_name(RolloutTarget._meta.get_field(name).column)
+        field = RolloutTarget._meta.get_field(name)
+        assert isinstance(field, Field), name  # a concrete column of the target, not a relation
+        column = connection.ops.quote_name(field.column)
         if isinstance(value, Sql):
             assignments.append(f"{column} = {value.expression}")
         else:

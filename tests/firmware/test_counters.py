@@ -35,7 +35,7 @@ def test_planning_counts_every_target_pending(planned):
 
 def test_a_move_counts_once_and_a_repeat_changes_nothing(planned):
     first, _ = wave_ids(planned)
-    target = RolloutTarget.objects.filter(wave_id=first).first()
+    target = RolloutTarget.objects.filter(wave_id=first).earliest("pk")
     one = RolloutTarget.objects.filter(pk=target.pk)
     assert counters.move_targets(one, "offered", attempts=counters.Sql("attempts + 1")) == 1
     assert counters.move_targets(one, "offered", attempts=counters.Sql("attempts + 1")) == 0  # not from offered
@@ -62,7 +62,7 @@ def test_reconcile_repairs_drift_and_reports_the_waves(planned):
     with connection.cursor() as cursor:  # drift: a target changed behind the counters' back
         cursor.execute(
             "UPDATE firmware_rollouttarget SET status = 'failed' WHERE id = %s",
-            [RolloutTarget.objects.filter(wave_id=first).first().pk],
+            [RolloutTarget.objects.filter(wave_id=first).earliest("pk").pk],
         )
     assert counters.counts([first]) == {first: {"pending": 3}}
     assert counters.reconcile([first, last]) == [first]
