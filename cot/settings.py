@@ -239,6 +239,8 @@ DEVICE_CREDENTIAL_PREFIX = "cot_dev_"
 DEVICE_REGISTRATION_TOKEN_PREFIX = "cot_reg_"  # noqa: S105 (public prefix for secret scanners)
 DEVICE_MAX_BATCH = env.int("COT_DEVICE_MAX_BATCH", default=5000)
 DEVICE_MAX_CLOCK_SKEW_SECONDS = env.int("COT_DEVICE_MAX_CLOCK_SKEW_SECONDS", default=300)
+# How long a device polling /api/device/v1/firmware/next with nothing to do is told to wait (jittered by ±20 %).
+DEVICE_FIRMWARE_POLL_SECONDS = env.int("COT_DEVICE_FIRMWARE_POLL_SECONDS", default=3600)
 # Header in which the TLS-terminating proxy passes the client certificate it verified (URL-encoded
 # PEM, nginx's $ssl_client_escaped_cert; see deploy/nginx.conf). Read only from COT_TRUSTED_PROXIES;
 # the app hashes the certificate itself, so a bare fingerprint header is never believed.

@@ -13,3 +13,6 @@ class FirmwareConfig(AppConfig):
         from firmware.api.routes import register_routes
 
         register_routes()
+        from firmware.device_api.routes import register_device_routes
+
+        register_device_routes()

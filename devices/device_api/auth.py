@@ -88,7 +88,16 @@ def certificate_sha256(header: str) -> str | None:
 
 # The columns the device API uses; anything else a view touches loads on access, as with
 # ``.only()``. Fewer columns also spare decoding the device's free attributes (JSON) per request.
-DEVICE_COLUMNS = ("id", "tenant_id", "external_id", "type_id", "status", "last_seen_at", "certificate_fingerprint")
+DEVICE_COLUMNS = (
+    "id",
+    "tenant_id",
+    "external_id",
+    "type_id",
+    "status",
+    "last_seen_at",
+    "certificate_fingerprint",
+    "firmware_version",  # the firmware poll records a changed version without another query
+)
 TENANT_COLUMNS = ("id", "slug", "status", "rate_limits")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from devices.device_api import validation
+from devices.device_api import routes, validation
 from devices.device_api.views import MESSAGE_LENGTH, OPERATION_TRANSITIONS
 
 JSON = "application/json"
@@ -64,6 +64,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "The operation's state does not allow that report.",
         413: "The body or batch is too large.",
         415: "Send JSON with 'Content-Type: application/json'.",
+        416: "The range cannot be satisfied (Content-Range names the size).",
         429: "A rate limit was hit; see Retry-After.",
     }
     return {str(code): {"description": reasons[code], "content": {JSON: {"schema": _ref("Error")}}} for code in codes}
@@ -309,6 +310,8 @@ def document() -> dict[str, Any]:
         },
     }
     paths["/register"]["post"]["responses"]["202"] = _pending()
+    # What higher apps serve here (firmware updates), registered through devices.device_api.routes.
+    paths.update(routes.openapi_paths())
     return {
         "openapi": "3.0.3",
         "info": {
@@ -316,7 +319,7 @@ def document() -> dict[str, Any]:
             "version": "1",
             "description": "What a device does with its own credential. Every endpoint but /register needs "
             "'Authorization: Bearer cot_dev_…'; the device is always the credential's, never one named in a body. "
-            "See docs/devices.md.",
+            "See docs/devices.md and, for firmware updates, docs/device-updates.md.",
         },
         "servers": [{"url": "/api/device/v1"}],
         "security": [{"deviceCredential": []}],

@@ -1,8 +1,12 @@
-"""``/api/device/v1/``: only device credentials authenticate here."""
+"""``/api/device/v1/``: only device credentials authenticate here.
+
+Higher apps (firmware) add their device endpoints through ``devices.device_api.routes``;
+this module is first imported after every app is ready, so they are all here.
+"""
 
 from django.urls import path
 
-from devices.device_api import openapi, views
+from devices.device_api import openapi, routes, views
 
 urlpatterns = [
     path("schema", openapi.schema_view, name="device-schema"),
@@ -16,3 +20,5 @@ urlpatterns = [
     path("operations/<int:operation_id>", views.operation_status, name="device-operation-status"),
     path("credential/rotate", views.rotate_credential, name="device-credential-rotate"),
 ]
+
+urlpatterns += routes.patterns

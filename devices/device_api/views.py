@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -29,7 +29,8 @@ from devices.presence import type_interval, write_lag
 from devices.services.registration import RegistrationRefused, RegistrationThrottled, device_register
 from devices.services.registry import do_rotate_device_credential
 
-DeviceView = Callable[..., JsonResponse]
+# JSON for almost everything; a firmware download streams bytes (higher apps' views, devices.device_api.routes).
+DeviceView = Callable[..., HttpResponseBase]
 
 
 def _error(status: int, detail: Any, **headers: str) -> JsonResponse:
@@ -50,13 +51,18 @@ def _body(request: HttpRequest) -> Any:
     return validation.parse_json(raw)
 
 
-def device_endpoint(*methods: str) -> Callable[[DeviceView], Callable[..., JsonResponse]]:
-    """Authenticate the device, apply its and its tenant's rate limits, parse JSON, map errors."""
+def device_endpoint(*methods: str) -> Callable[[DeviceView], Callable[..., HttpResponseBase]]:
+    """Authenticate the device, apply its and its tenant's rate limits, parse JSON, map errors.
 
-    def decorator(func: DeviceView) -> Callable[..., JsonResponse]:
+    The view gets ``(request, device, payload, *args)``: ``payload`` is the parsed JSON body
+    of a POST, None otherwise. It usually answers JSON; any response works (a streamed
+    firmware download), and errors raised as ``PayloadError`` are JSON either way.
+    """
+
+    def decorator(func: DeviceView) -> Callable[..., HttpResponseBase]:
         @csrf_exempt
         @wraps(func)
-        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in methods:
                 return _error(405, f"Use {' or '.join(methods)}.", Allow=", ".join(methods))
             try:

@@ -122,6 +122,19 @@ def do_update_device(device: Device, changes: dict[str, Any], *, actor: User | N
     return save_changes(device, changes, validate_constraints=False)
 
 
+def record_firmware_version(device: Device, version: str) -> bool:
+    """Record the firmware version ``device`` itself reports running; True if it changed.
+
+    For the device API (a successful firmware update, a poll naming the running version):
+    the device is the authority on what it runs, so no user's access is checked. One
+    UPDATE of one column, none when nothing changed; the firmware app audits the update
+    that caused it, so no per-report history is written here.
+    """
+    changed = Device.objects.filter(pk=device.pk).exclude(firmware_version=version).update(firmware_version=version)
+    device.firmware_version = version
+    return bool(changed)
+
+
 def _may_place_in(actor: User, group: DeviceGroup | None) -> bool:
     caller = caller_for(actor)
     if caller is None:

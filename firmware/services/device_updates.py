@@ -1,0 +1,360 @@
+"""The device side of rollouts: which target a polling device is offered, and what its reports change.
+
+Called by the device API (``firmware.device_api.views``) with the device its credential
+names; the device never names another device, and every lookup is pinned to it (and its
+tenant), so another tenant's target or image simply does not exist for it.
+
+Offering (``next_offer``). A target is offered only when its rollout is ``running``; its
+wave is ``active``, ``soaking`` or ``succeeded`` (stragglers of earlier waves are still
+served); it is ``pending``; the rollout's ``start_at`` has passed and, with a maintenance
+window, now is inside it (``firmware.windows``); and the rollout's pace (devices per
+minute, a token bucket in Redis through ``cot.ratelimit``, shared by every web process)
+has room. Offering moves pending → offered with ``attempts + 1`` and ``offered_at``. A
+device has at most one open target (offered … installing): while it has one, ``next``
+answers that one again, and two concurrent polls of one device are serialized by a
+transaction-scoped advisory lock on the device before anything is offered.
+
+Anti-rollback. An image whose security version is below the one the device reports, or
+below that of an image the device already succeeded with, is never offered: its target
+becomes ``skipped`` with ``error_code = "anti_rollback"`` (audited) and the next
+candidate is considered.
+
+Reports (``report_status``). Every state change goes through ``firmware.counters.move_targets``
+(guarded by ``firmware.states.TARGET``), under a row lock of the target, so a duplicate or
+out-of-order report changes nothing twice and is answered with the current state;
+only a real contradiction (``succeeded`` before ``installing``, ``failed`` after
+``succeeded``) is a 409. Success needs a preceding ``installing`` and the ``version`` the
+device runs after its restart: the image's version → ``succeeded`` (and the device's
+firmware version recorded through ``devices.services``), another → ``failed`` with
+``error_code = "booted_old_image"``. Terminal outcomes are audited; progress reports are not.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+import audit
+from cot import ratelimit
+from cot.exceptions import Conflict
+from devices.models import Device
+from devices.services.registry import record_firmware_version
+from firmware.counters import Sql, move_targets
+from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutWave
+from firmware.states import TARGET, can_move
+from firmware.windows import window_at
+
+Status = RolloutTarget.Status
+
+#: The states of a target the device is working on; at most one per device.
+OPEN = (Status.OFFERED, Status.DOWNLOADING, Status.DOWNLOADED, Status.VERIFIED, Status.INSTALLING)
+#: The order in which a device progresses; it may skip reports on the way (up to installing).
+CHAIN: dict[str, int] = {str(state): rank for rank, state in enumerate(OPEN)}
+#: What a device may report (the rest are the server's decisions).
+REPORTABLE = frozenset(
+    {
+        Status.DOWNLOADING,
+        Status.DOWNLOADED,
+        Status.VERIFIED,
+        Status.INSTALLING,
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.REJECTED,
+    }
+)
+OFFERABLE_WAVES = (RolloutWave.Status.ACTIVE, RolloutWave.Status.SOAKING, RolloutWave.Status.SUCCEEDED)
+ANTI_ROLLBACK = "anti_rollback"
+BOOTED_OLD_IMAGE = "booted_old_image"
+DEVICE_ERROR = "device_error"
+# Serializes the offers to one device ("cotF"), with the device id as the second key.
+OFFER_LOCK = 0x636F7446
+# A device may be in several rollouts at once; more candidates than this wait for the next poll.
+MAX_CANDIDATES = 20
+
+
+@dataclass(frozen=True)
+class NoOffer:
+    """Nothing to do now: poll again in ``poll_seconds`` (jittered)."""
+
+    poll_seconds: int
+
+
+def poll_seconds(until: float | None = None) -> int:
+    """The interval a device is told to wait before its next poll, jittered by ±20 %.
+
+    Jitter spreads a fleet that booted together over the interval. ``until`` (seconds to
+    something that will change the answer: a window opening, the start time, the pace
+    refilling) shortens it: the device then comes back shortly after that moment, spread
+    over at most a minute, instead of a whole interval later.
+    """
+    base = float(settings.DEVICE_FIRMWARE_POLL_SECONDS)
+    interval = base * random.uniform(0.8, 1.2)  # noqa: S311 (spreading load, not a secret)
+    if until is not None and until < interval:
+        interval = max(0.0, until) + random.uniform(1.0, min(60.0, max(1.0, base / 10)))  # noqa: S311
+    return max(1, round(interval))
+
+
+def _candidates(device: Device) -> list[RolloutTarget]:
+    # One indexed query (device, status) for the busy path: the open target, or the pending ones.
+    return list(
+        RolloutTarget.objects.filter(
+            tenant_id=device.tenant_id, device_id=device.pk, status__in=[Status.PENDING, *OPEN]
+        )
+        .select_related("rollout", "rollout__image", "wave")
+        .order_by("rollout_id")[:MAX_CANDIDATES]
+    )
+
+
+def _succeeded_security_version(device: Device) -> int:
+    """The highest security version of an image this device succeeded with (-1 if none)."""
+    best = (
+        RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk, status=Status.SUCCEEDED)
+        .order_by()
+        .aggregate(best=Max("rollout__image__security_version"))["best"]
+    )
+    return -1 if best is None else int(best)
+
+
+def _pace(rollout: Rollout) -> list[ratelimit.Limit]:
+    if not rollout.pace_per_minute:
+        return []
+    return ratelimit.limits_for("rollout_pace", rollout.pk, {"minute": f"{rollout.pace_per_minute}/min"})
+
+
+def next_offer(device: Device, *, security_version: int, now: datetime | None = None) -> RolloutTarget | NoOffer:
+    """The target ``device`` should work on (offered now or already open), or how long to wait."""
+    now = now or timezone.now()
+    rows = _candidates(device)
+    for row in rows:
+        if row.status in CHAIN:
+            return row
+    waits: list[float] = []
+    eligible: list[RolloutTarget] = []
+    for row in rows:
+        rollout = row.rollout
+        if rollout.status != Rollout.Status.RUNNING or row.wave.status not in OFFERABLE_WAVES:
+            continue  # a later wave or a paused rollout: nothing known about when
+        if rollout.start_at is not None and rollout.start_at > now:
+            waits.append((rollout.start_at - now).total_seconds())
+            continue
+        window = window_at(rollout.window_cron, rollout.window_minutes, rollout.window_timezone, now)
+        if not window.open:
+            if window.opens_at is not None:
+                waits.append((window.opens_at - now).total_seconds())
+            continue
+        eligible.append(row)
+    if eligible:
+        offered = _offer(device, eligible, security_version, now, waits)
+        if offered is not None:
+            return offered
+    return NoOffer(poll_seconds(min(waits) if waits else None))
+
+
+def _offer(
+    device: Device, eligible: list[RolloutTarget], security_version: int, now: datetime, waits: list[float]
+) -> RolloutTarget | None:
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [OFFER_LOCK, device.pk % 2**31])
+        # Under the lock: another poll of this device may have been offered something meanwhile.
+        current = (
+            RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk, status__in=OPEN)
+            .select_related("rollout", "rollout__image")
+            .first()
+        )
+        if current is not None:
+            return current
+        floor = max(security_version, _succeeded_security_version(device))
+        for row in eligible:
+            image = row.rollout.image
+            if image.security_version < floor:
+                _skip_for_rollback(device, row, floor, now)
+                continue
+            pace = _pace(row.rollout)
+            refusal = ratelimit.check(pace) if pace else None
+            if refusal is not None:
+                waits.append(float(refusal.retry_after))
+                continue
+            moved = move_targets(
+                RolloutTarget.objects.filter(pk=row.pk),
+                Status.OFFERED,
+                attempts=Sql("attempts + 1"),
+                offered_at=now,
+                changed_at=now,
+                progress=None,
+                error_code="",
+                reported_version="",
+                started_at=None,
+                finished_at=None,
+            )
+            if not moved:  # canceled or skipped by the engine a moment ago
+                if pace:
+                    ratelimit.refund(pace)
+                continue
+            row.refresh_from_db(fields=["status", "attempts", "offered_at", "changed_at", "progress", "error_code"])
+            return row
+    return None
+
+
+def _skip_for_rollback(device: Device, row: RolloutTarget, floor: int, now: datetime) -> None:
+    moved = move_targets(
+        RolloutTarget.objects.filter(pk=row.pk),
+        Status.SKIPPED,
+        error_code=ANTI_ROLLBACK,
+        changed_at=now,
+        finished_at=now,
+    )
+    if moved:
+        image = row.rollout.image
+        audit.record(
+            "firmware.target.skipped",
+            tenant=device.tenant_id,
+            target=row,
+            data={
+                "rollout": row.rollout_id,
+                "device": device.pk,
+                "error_code": ANTI_ROLLBACK,
+                "image_security_version": image.security_version,
+                "device_security_version": floor,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """A device's report, validated: the target it names and what it says."""
+
+    target_id: int
+    status: str
+    progress: int | None = None
+    error_code: str = ""
+    version: str = ""
+
+
+class NotFound(Exception):
+    """No such target for this device (the same answer for another device's or tenant's)."""
+
+
+def report_status(device: Device, report: Report, *, now: datetime | None = None) -> RolloutTarget:
+    """Apply ``report`` to the device's target; the target as it is afterwards.
+
+    Raises ``NotFound`` for a target that is not this device's, ``Conflict`` for a report
+    that contradicts the target's state.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        target = (
+            RolloutTarget.objects.select_for_update(of=("self",))
+            .select_related("rollout__image")
+            .filter(pk=report.target_id, tenant_id=device.tenant_id, device_id=device.pk)
+            .first()
+        )
+        if target is None:
+            raise NotFound
+        current, to = target.status, report.status
+        image = target.rollout.image
+        if to == Status.SUCCEEDED:
+            return _success(device, target, image, report, now)
+        if current == to:
+            return _progress(target, report, now)
+        if to in CHAIN:
+            if current in CHAIN and CHAIN[to] > CHAIN[current]:
+                return _advance(target, to, report, now)
+            return target  # an earlier step, or the target left the device's hands: stale
+        # failed or rejected
+        if can_move(TARGET, current, to):
+            error = report.error_code or DEVICE_ERROR
+            _move(target, to, now, error_code=error, progress=report.progress, finished_at=now)
+            _audit_outcome(device, target, {"error_code": error})
+            return target
+        if current in (Status.TIMED_OUT, Status.CANCELED, Status.PENDING, Status.FAILED):
+            return target  # the server decided first, or an earlier attempt's late word: nothing to change
+        raise Conflict(f"The target is {current}; it cannot become {to}.")
+
+
+def _move(target: RolloutTarget, to: str, now: datetime, **columns: Any) -> None:
+    """One guarded move of this target; the row is locked, so it moves (the state was checked)."""
+    columns = {name: value for name, value in columns.items() if not (name == "progress" and value is None)}
+    moved = move_targets(RolloutTarget.objects.filter(pk=target.pk), to, changed_at=now, **columns)
+    if not moved:  # pragma: no cover - the row lock makes this impossible
+        raise Conflict(f"The target is {target.status}; it cannot become {to}.")
+    target.status = to
+    target.changed_at = now
+    for name, value in columns.items():
+        setattr(target, name, value)
+
+
+def _progress(target: RolloutTarget, report: Report, now: datetime) -> RolloutTarget:
+    """The same state again: a progress figure at most (a duplicate changes nothing)."""
+    if report.progress is not None and target.status in CHAIN and report.progress != target.progress:
+        RolloutTarget.objects.filter(pk=target.pk).update(progress=report.progress, changed_at=now)
+        target.progress, target.changed_at = report.progress, now
+    return target
+
+
+def _advance(target: RolloutTarget, to: str, report: Report, now: datetime) -> RolloutTarget:
+    """Forward along the chain, through any step whose report was lost (each one a guarded move)."""
+    started = target.started_at or now  # the per-device timeout counts from the first progress
+    for state in list(CHAIN)[CHAIN[target.status] + 1 : CHAIN[to] + 1]:
+        progress = report.progress if state == to else None
+        if state == Status.DOWNLOADED and progress is None:
+            progress = 100
+        _move(target, state, now, started_at=started, progress=progress)
+    return target
+
+
+def _success(
+    device: Device, target: RolloutTarget, image: FirmwareImage, report: Report, now: datetime
+) -> RolloutTarget:
+    current = target.status
+    if current == Status.INSTALLING:
+        if report.version == image.version:
+            _move(target, Status.SUCCEEDED, now, reported_version=report.version, progress=100, finished_at=now)
+            record_firmware_version(device, report.version)
+            _audit_outcome(device, target, {"version": report.version})
+        else:
+            _move(
+                target,
+                Status.FAILED,
+                now,
+                reported_version=report.version,
+                error_code=BOOTED_OLD_IMAGE,
+                finished_at=now,
+            )
+            _audit_outcome(device, target, {"error_code": BOOTED_OLD_IMAGE, "version": report.version})
+        return target
+    if current == Status.SUCCEEDED or (current == Status.FAILED and target.error_code == BOOTED_OLD_IMAGE):
+        return target  # the same report again
+    if current == Status.TIMED_OUT:
+        return target  # the server gave up first; the engine decides about a retry
+    if current in CHAIN:
+        raise Conflict(f"The target is {current}: report installing, restart, then succeeded with the version.")
+    raise Conflict(f"The target is {current}; it cannot become succeeded.")
+
+
+def _audit_outcome(device: Device, target: RolloutTarget, data: dict[str, Any]) -> None:
+    audit.record(
+        f"firmware.target.{target.status}",
+        tenant=device.tenant_id,
+        target=target,
+        data={"rollout": target.rollout_id, "device": device.pk, "attempts": target.attempts, **data},
+    )
+
+
+def download_image(device: Device, image_id: int) -> FirmwareImage | None:
+    """The image, if ``device`` has an open target with it; None otherwise (missing, untargeted, another tenant's)."""
+    target = (
+        RolloutTarget.objects.filter(
+            tenant_id=device.tenant_id, device_id=device.pk, status__in=OPEN, rollout__image_id=image_id
+        )
+        .select_related("rollout__image")
+        .first()
+    )
+    return None if target is None else target.rollout.image
