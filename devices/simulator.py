@@ -189,6 +189,8 @@ class SimulatedDevice:
     offer: dict[str, Any] | None = None
     partial: bytearray = field(default_factory=bytearray)
     staged: dict[str, Any] | None = None
+    #: The organisation's slug: a manifest signed for another one is refused.
+    tenant: str = ""
 
     def register(self, base_url: str, tenant: str, token: str | None) -> bool:
         """Ask for a credential; ``True`` once issued, ``False`` while pending."""
@@ -287,8 +289,11 @@ class SimulatedDevice:
                 log(f"{self.external_id}: pinned {len(keys.keys)} signing key(s) from the server (trust on first use)")
             problem = keys.verify(manifest, offer.get("signature"), offer.get("key_id"))
             same = all(manifest.get(k) == offer[k] for k in ("sha256", "size", "version", "security_version"))
-            if problem is None and not same:
+            if problem is None and (not same or (self.tenant and manifest.get("tenant") != self.tenant)):
                 problem = "manifest_mismatch"
+            expires = manifest.get("expires_at")
+            if problem is None and expires and expires < datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"):
+                problem = "expired"
         if problem is not None:
             return self._fail(base_url, target, problem, log)
         self.report(base_url, target, "verified")
@@ -369,7 +374,9 @@ def run(
     start at ``firmware_version``/``security_version`` unless the store remembers better.
     """
     devices = [
-        SimulatedDevice(external_id, firmware_version=firmware_version, security_version=security_version)
+        SimulatedDevice(
+            external_id, firmware_version=firmware_version, security_version=security_version, tenant=tenant
+        )
         for external_id in external_ids
     ]
     for device in devices:
