@@ -40,11 +40,14 @@ def _offer() -> dict[str, Any]:
             "size": {"type": "integer", "minimum": 0},
             "manifest": {
                 "type": "object",
-                "nullable": True,
                 "description": "The signed manifest (format cot-firmware-manifest/1); the signature covers its "
-                "RFC 8785 serialization. Null only for an image released unsigned (policy allowing).",
+                "RFC 8785 serialization.",
             },
-            "signature": {"type": "string", "nullable": True, "description": "Base64 Ed25519 signature."},
+            "signature": {
+                "type": "string",
+                "nullable": True,
+                "description": "Base64 Ed25519 signature; null for an image released unsigned (policy allowing).",
+            },
             "key_id": {"type": "string", "nullable": True, "description": "First 16 hex digits of the key's SHA-256."},
             "download_url": {"type": "string", "format": "uri"},
         },
@@ -98,7 +101,7 @@ def paths() -> dict[str, Any]:
         "current state.",
         body=_object(
             {
-                "target": {"type": "integer"},
+                "target": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
                 "status": {"type": "string", "enum": sorted(REPORTABLE)},
                 "progress": {"type": "integer", "minimum": 0, "maximum": 100},
                 "error_code": {"type": "string", "pattern": f"^{ERROR_CODE.pattern}$"},

@@ -20,7 +20,7 @@ from devices.device_api.validation import PayloadError
 from devices.device_api.views import device_endpoint
 from devices.models import Device
 from devices.services.registry import record_firmware_version
-from firmware import storage
+from firmware import selectors, storage
 from firmware.models import FirmwareImage, RolloutTarget, SigningKey
 from firmware.services.device_updates import (
     REPORTABLE,
@@ -74,7 +74,7 @@ def offer_body(request: HttpRequest, target: RolloutTarget) -> dict[str, Any]:
         "security_version": image.security_version,
         "sha256": image.sha256,
         "size": image.size,
-        "manifest": image.manifest,
+        "manifest": image.manifest if image.manifest is not None else selectors.manifest_for(image),
         "signature": image.signature or None,
         "key_id": key_id,
         "download_url": request.build_absolute_uri(path),

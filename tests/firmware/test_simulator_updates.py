@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,21 @@ def test_an_interrupted_download_resumes_with_range(live_server, tmp_path, keypa
     assert ranges == ["bytes=0-1999", "bytes=2000-3999", "bytes=4000-4999", "bytes=4000-4999"], fleet.lines
     assert any("cannot reach" in line for line in fleet.lines)
     assert fleet.target("SIM-0001").status == "succeeded"
+
+
+def test_head_and_range_through_a_real_server(live_server, tmp_path, keypair):
+    fleet = Fleet(live_server.url, tmp_path, ["SIM-0001"])
+    image = signed_image(fleet.tenant, fleet.type, version="2.0.0", security_version=2, keypair=keypair)
+    start(planned(image, fleet.admin))
+    credential = fleet.store.data["SIM-0001"]["credential"]
+    status, _, body = simulator.fetch(live_server.url, "firmware/next?security_version=0", credential)
+    offer = json.loads(body)
+    status, headers, body = simulator.fetch(live_server.url, offer["download_url"], credential, method="HEAD")
+    assert (status, body) == (200, b"")
+    assert headers["Content-Length"] == str(image.size) and headers["ETag"] == f'"{image.sha256}"'
+    status, headers, body = simulator.fetch(live_server.url, offer["download_url"], credential, {"Range": "bytes=-10"})
+    assert (
+        status == 206
+        and len(body) == 10
+        and headers["Content-Range"] == f"bytes {image.size - 10}-{image.size - 1}/{image.size}"
+    )
