@@ -122,7 +122,7 @@ class FirmwarePolicySerializer(StrictModelSerializer):
 
     class Meta:
         model = FirmwarePolicy
-        fields = ["require_signatures", "max_image_bytes"]
+        fields = ["require_signatures", "max_image_bytes", "standard_users_roll_out"]
 
 
 # --- rollouts ---------------------------------------------------------------------------------
