@@ -4,13 +4,63 @@ Every member of a tenant may read its firmware catalogue (images, their device t
 the public keys and the policy): nothing in it is secret, and Standard users who may
 run rollouts need to see what they roll out. Only the tenant's administrators change
 it, and never a support engineer, whatever the grant's scope: an image, a key or the
-signature policy decides what code the whole fleet will run. Rollouts (with their waves
-and device targets) follow the same rules: they decide which devices run which code.
+signature policy decides what code the whole fleet will run.
+
+Rollouts decide which devices run which code. Administrators create and change them; a
+Standard user creates a rollout of groups they may change, and changes (plans, starts,
+pauses, resumes, cancels, retries, advances) a rollout, only
+when the tenant's firmware policy lets Standard users roll out and the rollout names
+device groups, every one of which grants the user ``change``. A rollout that names no
+group (the whole fleet, types or versions only) stays the administrators'. Support
+engineers never change one (also not under a write grant), Business users never write.
+Waves, targets and counters are written by the services and the engine only, after the
+check on their rollout.
 """
 
 from __future__ import annotations
 
-from tenants.access import administrators, register, tenant_readable
+from typing import Any
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Exists, OuterRef, QuerySet
+
+from devices.access import device_groups_q
+from devices.models import DeviceGroup
+from firmware.models import FirmwarePolicy
+from tenants.access import Caller, administrators, pinned, register, tenant_readable
+from tenants.models import Action, Role
+
+
+def rollout_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Every member reads; administrators change; Standard users those whose every group they may change, by policy.
+
+    Standard users (the built-in role, not custom roles) change a rollout only while the
+    tenant's ``FirmwarePolicy.standard_users_roll_out`` is on and its ``target_groups``
+    is non-empty and contained in the groups granting them ``change``. Deny by default:
+    any other role, action or missing policy row matches nothing.
+    """
+    qs = pinned(qs, caller)
+    if action == Action.VIEW or caller.acts_as_admin:
+        return qs
+    if action != Action.CHANGE or caller.role.kind != Role.Kind.STANDARD or Action.CHANGE not in caller.rights:
+        return qs.none()
+    changeable = DeviceGroup.objects.filter(tenant=caller.tenant.pk).filter(device_groups_q(caller, Action.CHANGE))
+    return qs.filter(
+        Exists(FirmwarePolicy.objects.filter(tenant=OuterRef("tenant"), standard_users_roll_out=True)),
+        target_groups__len__gt=0,
+        target_groups__contained_by=ArraySubquery(changeable.order_by().values("pk")),
+    )
+
+
+def rollout_creators(caller: Caller) -> bool:
+    """The tenant's own administrators; Standard users by policy (for their groups: checked by the service)."""
+    if caller.is_admin:
+        return True
+    return (
+        caller.role.kind == Role.Kind.STANDARD
+        and Action.CHANGE in caller.rights
+        and FirmwarePolicy.objects.filter(tenant=caller.tenant.pk, standard_users_roll_out=True).exists()
+    )
 
 
 def register_rules() -> None:
@@ -19,6 +69,7 @@ def register_rules() -> None:
     register("firmware.FirmwareImageType", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.SigningKey", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.FirmwarePolicy", tenant_readable, add=administrators, support_never_writes=True)
-    # Rollouts decide which devices run which code: the same rules as the catalogue.
-    for label in ("firmware.Rollout", "firmware.RolloutWave", "firmware.RolloutTarget", "firmware.RolloutCounter"):
+    register("firmware.Rollout", rollout_rule, add=rollout_creators, support_never_writes=True)
+    # Written by the services and the engine after the check on their rollout.
+    for label in ("firmware.RolloutWave", "firmware.RolloutTarget", "firmware.RolloutCounter"):
         register(label, tenant_readable, add=administrators, support_never_writes=True)

@@ -12,7 +12,7 @@ from firmware.models import FirmwarePolicy
 from tenants.access import tenant_for_add
 from tenants.models import Tenant, User
 
-POLICY_FIELDS = ("require_signatures", "max_image_bytes")
+POLICY_FIELDS = ("require_signatures", "max_image_bytes", "standard_users_roll_out")
 
 
 @transaction.atomic

@@ -54,6 +54,7 @@ def test_only_the_tenants_administrators_manage_keys_and_policy(acme, acme_admin
         assert client.get("/api/v1/firmware-policy/").json() == {
             "require_signatures": True,
             "max_image_bytes": 256 * 1024 * 1024,
+            "standard_users_roll_out": False,
         }
         assert (
             client.post("/api/v1/firmware-keys/", {"name": "k", "public_key": keypair[1]}, format="json").status_code
