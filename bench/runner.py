@@ -12,8 +12,9 @@ from bench import core, machine
 from bench.device_list import device_list
 from bench.ingest import batch_ingest, fleet, single_posts
 from bench.measurement_list import measurement_list
+from bench.rollouts import rollout_planning
 
-BENCHMARKS = ("ingest", "single", "list", "measurements")
+BENCHMARKS = ("ingest", "single", "list", "measurements", "rollouts")
 
 
 def run(chosen: list[str]) -> list[core.Row]:
@@ -30,6 +31,8 @@ def run(chosen: list[str]) -> list[core.Row]:
                 rows += device_list()
             elif name == "measurements":
                 rows += measurement_list()
+            elif name == "rollouts":
+                rows += rollout_planning()
             connections.close_all()
     return rows
 
