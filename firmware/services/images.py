@@ -21,6 +21,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 import audit
@@ -28,7 +29,8 @@ from cot.exceptions import Conflict
 from cot.updates import save_changes
 from devices.models import DeviceType
 from firmware import selectors, signing, storage
-from firmware.models import FirmwareImage, FirmwareImageType, SigningKey
+from firmware.models import FirmwareImage, FirmwareImageType, Rollout, SigningKey
+from firmware.states import ROLLOUT_TERMINAL
 from tenants.access import access_by_id, tenant_for_add
 from tenants.models import Action, Tenant, User
 
@@ -223,8 +225,14 @@ def do_release_firmware_image(
 
 @transaction.atomic
 def do_withdraw_firmware_image(image: FirmwareImage, *, actor: User | None) -> FirmwareImage:
-    """Stop offering a released image to devices; it stays on record (and in storage)."""
+    """Stop offering a released image to devices; it stays on record (and in storage).
+
+    Refused (409, naming them) while a rollout that is not over uses it: cancel those
+    first. The image row is locked, and creating a rollout locks it too, so no rollout
+    of it can appear between the check and the withdrawal.
+    """
     image = _locked(image, actor, Action.CHANGE)
+    _refuse_if_rolled_out(image, "withdrawn", Rollout.objects.exclude(status__in=ROLLOUT_TERMINAL))
     withdrawn = FirmwareImage.objects.filter(pk=image.pk, status=FirmwareImage.Status.RELEASED).update(
         status=FirmwareImage.Status.WITHDRAWN
     )
@@ -243,6 +251,8 @@ def do_delete_firmware_image(image: FirmwareImage, *, actor: User | None) -> Non
         image = _locked(image, actor, Action.DELETE)
         if image.status == FirmwareImage.Status.RELEASED:
             raise Conflict(f"Image {image.version} is released; withdraw it before deleting it.")
+        # Rollouts are the record of what ran where: an image one names stays.
+        _refuse_if_rolled_out(image, "deleted", Rollout.objects.all())
         audit.record(
             "firmware.delete",
             tenant=image.tenant_id,
@@ -258,6 +268,14 @@ def do_delete_firmware_image(image: FirmwareImage, *, actor: User | None) -> Non
         # The row is gone (committed); bytes no image names are never served, and the next
         # delete or upload of the same bytes takes them up again. Not worth a 500.
         logger.warning("Could not remove unreferenced firmware bytes %s", sha256, exc_info=True)
+
+
+def _refuse_if_rolled_out(image: FirmwareImage, verb: str, rollouts: QuerySet[Rollout]) -> None:
+    """``Conflict`` naming (up to five of) the rollouts of ``image`` in ``rollouts``."""
+    names = list(rollouts.filter(image=image).order_by("pk").values_list("name", "status")[:6])
+    if names:
+        listed = ", ".join(f"{name} ({status})" for name, status in names[:5]) + (", …" if len(names) > 5 else "")
+        raise Conflict(f"Image {image.version} cannot be {verb}: rollouts use it: {listed}.")
 
 
 def _locked(image: FirmwareImage, actor: User | None, action: str) -> FirmwareImage:

@@ -71,6 +71,8 @@ def do_create_rollout(
     tenant = tenant_for_add(actor, Rollout, tenant)
     if image.tenant_id != tenant.pk:
         raise ValidationError({"image": "Unknown image."})  # as for an id that exists nowhere
+    # Locked until commit: a withdrawal waits, then sees this rollout and refuses.
+    image = FirmwareImage.objects.select_for_update().get(pk=image.pk)
     if image.status != FirmwareImage.Status.RELEASED:
         raise ValidationError({"image": f"Image {image.version} is {image.status}; roll out a released image."})
     rollout = Rollout(
