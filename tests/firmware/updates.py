@@ -17,7 +17,7 @@ from django.utils import timezone
 from devices.models import Device, DeviceType
 from devices.services.registry import do_update_device
 from firmware import selectors, signing
-from firmware.models import FirmwareImage, Rollout, RolloutWave
+from firmware.models import FirmwareImage, Rollout, RolloutWave, SigningKey
 from firmware.services import (
     do_add_signing_key,
     do_create_rollout,
@@ -69,7 +69,7 @@ def signed_image(
     private, public = keypair
     raw = signing.parse_public_key(public)
     key_id = signing.key_id(raw)
-    if not tenant.firmware_keys.filter(key_id=key_id).exists():
+    if not SigningKey.objects.filter(tenant=tenant, key_id=key_id).exists():
         do_add_signing_key(name=f"key-{key_id}", public_key=public, actor=None, tenant=tenant)
     signature = signing.sign(private, selectors.manifest_for(image))
     return do_release_firmware_image(image, signature=signature, key_id=key_id, actor=None)
