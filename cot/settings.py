@@ -269,7 +269,22 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "expire-support-grants": {"task": "tenants.tasks.expire_support_grants", "schedule": 30.0},
     "enforce-payload-retention": {"task": "devices.tasks.enforce_payload_retention", "schedule": 3600.0},
     "write-audit-checkpoint": {"task": "audit.tasks.write_audit_checkpoint", "schedule": AUDIT_CHECKPOINT_SECONDS},
+    # The rollout engine (docs/rollouts.md, "Operations"): each is idempotent and safe on many workers.
+    # A tick that waited longer than its interval in the queue is dropped (the next one does its work).
+    "evaluate-rollouts": {"task": "firmware.tasks.evaluate_rollouts", "schedule": 5.0, "options": {"expires": 5.0}},
+    "sweep-rollout-timeouts": {
+        "task": "firmware.tasks.sweep_rollout_timeouts",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
+    "reconcile-rollout-counters": {"task": "firmware.tasks.reconcile_rollout_counters", "schedule": 300.0},
+    "rollout-watchdog": {"task": "firmware.tasks.rollout_watchdog", "schedule": 60.0},
 }
+# A rollout still planning this long after its job was queued, with no worker holding its
+# planning lock, has lost its worker: the watchdog queues the job again.
+COT_ROLLOUT_PLANNING_STALE_SECONDS = env.int("COT_ROLLOUT_PLANNING_STALE_SECONDS", default=300)
+# Targets the timeout sweep moves per transaction.
+COT_ROLLOUT_SWEEP_BATCH = env.int("COT_ROLLOUT_SWEEP_BATCH", default=1000)
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cot@localhost")

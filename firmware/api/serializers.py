@@ -7,12 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import QueryDict
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cot.api.serializers import ScopedRelatedField, StrictModelSerializer, StrictSerializer
 from cot.text import text_problem
 from devices.models import DeviceType
-from firmware import services
+from firmware import counters, services
 from firmware.models import FirmwareImage, FirmwarePolicy, Rollout, RolloutWave, SigningKey
 from firmware.models.images import SEMVER
 from firmware.services.rollouts import MAX_WAVES
@@ -240,6 +241,7 @@ class RolloutWaveSerializer(serializers.ModelSerializer[RolloutWave]):
     """A wave as planned: its size, thresholds, state and how many devices planning gave it."""
 
     percent = StrictDecimalField(max_digits=5, decimal_places=2, read_only=True, allow_null=True)
+    counts = serializers.SerializerMethodField()
 
     class Meta:
         model = RolloutWave
@@ -254,8 +256,22 @@ class RolloutWaveSerializer(serializers.ModelSerializer[RolloutWave]):
             "auto_advance",
             "status",
             "planned",
+            "started_at",
+            "soaking_since",
+            "finished_at",
+            "counts",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        {"type": "object", "additionalProperties": {"type": "integer"}, "example": {"pending": 90, "succeeded": 10}}
+    )
+    def get_counts(self, wave: RolloutWave) -> dict[str, int]:
+        """Devices of the wave per target state (the sharded counters; states with none left out)."""
+        known: Mapping[int, dict[str, int]] | None = self.context.get("wave_counts")
+        if known is None:
+            known = counters.counts([wave.pk])
+        return dict(known.get(wave.pk, {}))
 
 
 class RolloutSerializer(StrictModelSerializer):
@@ -285,9 +301,25 @@ class RolloutSerializer(StrictModelSerializer):
             "created_at",
             "planned_at",
             "planned_total",
+            "planning_since",
+            "started_at",
+            "finished_at",
             "waves",
         ]
         read_only_fields = fields
+
+
+class RolloutPauseSerializer(StrictSerializer):
+    """Why the rollout is paused (optional; shown with the rollout and in the audit trail)."""
+
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, trim_whitespace=True)
+
+
+class RolloutRetrySerializer(serializers.Serializer[Any]):
+    """How many failed targets went back to pending, and the rollout."""
+
+    retried = serializers.IntegerField()
+    rollout = RolloutSerializer()
 
 
 class RolloutPreviewQuerySerializer(serializers.Serializer[Any]):

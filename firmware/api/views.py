@@ -1,4 +1,4 @@
-"""API endpoints for firmware images, signing keys and the firmware policy."""
+"""API endpoints for firmware images, signing keys, the firmware policy and rollouts."""
 
 from __future__ import annotations
 
@@ -15,15 +15,17 @@ from rest_framework.response import Response
 
 from cot.api.views import CotAPIView, ModelViewSet, ReadCreateViewSet
 from cot.body_limits import accepts_uploads
-from firmware import selectors, services, uploads
+from firmware import counters, selectors, services, uploads
 from firmware.api.serializers import (
     FirmwareImageSerializer,
     FirmwarePolicySerializer,
     FirmwareReleaseSerializer,
     FirmwareUploadSerializer,
     RolloutCreateSerializer,
+    RolloutPauseSerializer,
     RolloutPreviewQuerySerializer,
     RolloutPreviewSerializer,
+    RolloutRetrySerializer,
     RolloutSerializer,
     SigningKeySerializer,
 )
@@ -161,16 +163,37 @@ class FirmwarePolicyView(CotAPIView):
         return Response(FirmwarePolicySerializer(policy).data)
 
 
-class RolloutViewSet(ReadCreateViewSet):
-    """Staged rollouts of a released image: administrators create a draft, preview its reach and plan it.
+def _no_body(request: Request) -> None:
+    """Refuse a body on an action that takes none (400), rather than ignore what the caller meant."""
+    if request.data not in ({}, None, b"", ""):
+        raise exceptions.ValidationError({"detail": "This action takes no request body."})
 
-    Planning assigns every matching device the planner may change to a wave (``ready``),
-    or ends in ``plan_failed`` with the reason. Starting a rollout is not in the API yet.
+
+class RolloutViewSet(ReadCreateViewSet):
+    """Staged rollouts of a released image: create a draft, preview its reach, plan it, then run it.
+
+    Planning is a background job: ``/plan/`` answers 202 with the rollout in ``planning``;
+    poll it until ``ready`` (or ``plan_failed`` with the reason). Then ``/start/``,
+    ``/pause/``, ``/resume/``, ``/cancel/``, ``/retry/`` (failed devices whose retries are
+    spent) and ``/advance/`` (the next wave after one without auto-advance). Each answers
+    409 when the rollout's state does not allow it. Who may: the tenant's administrators,
+    and Standard users with change on every targeted group when the firmware policy lets
+    them (docs/rollouts.md).
     """
 
     queryset = Rollout.objects.prefetch_related("waves")  # in index order (RolloutWave.Meta.ordering)
     serializer_class = RolloutSerializer
     filterset_fields = ["status"]
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        # The waves' counts for every rollout shown, in one query (not one per wave).
+        instance = args[0] if args else kwargs.get("instance")
+        if instance is not None:
+            rollouts = [instance] if isinstance(instance, Rollout) else list(instance)
+            wave_ids = [wave.pk for rollout in rollouts for wave in rollout.waves.all()]
+            context = kwargs.setdefault("context", self.get_serializer_context())
+            context["wave_counts"] = counters.counts(wave_ids)
+        return super().get_serializer(*args, **kwargs)
 
     @extend_schema(request=RolloutCreateSerializer, responses={201: RolloutSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -182,12 +205,73 @@ class RolloutViewSet(ReadCreateViewSet):
         rollout = services.do_create_rollout(actor=self.actor, waves=waves, **data)
         return Response(self.get_serializer(self._reloaded(rollout)).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=RolloutSerializer)
+    @extend_schema(request=None, responses={202: RolloutSerializer})
     @action(detail=True, methods=["post"], access_action=Action.CHANGE)
     def plan(self, request: Request, pk: Any = None) -> Response:
-        """Plan a draft: every matching device you may change gets a wave (409 unless it is a draft)."""
+        """Queue the planning of a draft (202, ``planning``); every matching device you may change gets a wave.
+
+        Poll the rollout: ``ready`` when planned, ``plan_failed`` with ``status_reason``
+        when nothing matched or the image was withdrawn. 409 unless it is a draft.
+        """
+        _no_body(request)
         rollout = services.do_plan_rollout(self.get_object(), actor=self.actor)
+        return Response(self.get_serializer(self._reloaded(rollout)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=RolloutSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def start(self, request: Request, pk: Any = None) -> Response:
+        """Start a ready rollout: its first wave begins on the engine's next tick once ``start_at`` has passed."""
+        _no_body(request)
+        rollout = services.do_start_rollout(self.get_object(), actor=self.actor)
         return Response(self.get_serializer(self._reloaded(rollout)).data)
+
+    @extend_schema(request=RolloutPauseSerializer, responses=RolloutSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def pause(self, request: Request, pk: Any = None) -> Response:
+        """Pause a running rollout: nothing new is offered; devices already updating finish."""
+        body = RolloutPauseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reason = str(body.validated_data.get("reason", ""))
+        rollout = services.do_pause_rollout(self.get_object(), actor=self.actor, reason=reason)
+        return Response(self.get_serializer(self._reloaded(rollout)).data)
+
+    @extend_schema(request=None, responses=RolloutSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def resume(self, request: Request, pk: Any = None) -> Response:
+        """Resume a paused rollout (it pauses again on the next tick if a wave is still over its error threshold)."""
+        _no_body(request)
+        rollout = services.do_resume_rollout(self.get_object(), actor=self.actor)
+        return Response(self.get_serializer(self._reloaded(rollout)).data)
+
+    @extend_schema(request=None, responses=RolloutSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def cancel(self, request: Request, pk: Any = None) -> Response:
+        """Cancel: a draft or ready rollout at once; a running or paused one becomes ``canceling``.
+
+        Devices not yet installing are withdrawn now; the rollout is ``canceled`` once no
+        device is installing any more (a flashing device is never interrupted).
+        """
+        _no_body(request)
+        rollout = services.do_cancel_rollout(self.get_object(), actor=self.actor)
+        return Response(self.get_serializer(self._reloaded(rollout)).data)
+
+    @extend_schema(request=None, responses=RolloutRetrySerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def retry(self, request: Request, pk: Any = None) -> Response:
+        """Offer the update again to failed and timed-out devices whose automatic retries are spent."""
+        _no_body(request)
+        retried = services.do_retry_failed_targets(self.get_object(), actor=self.actor)
+        rollout = self._reloaded(self.get_object())
+        context = {**self.get_serializer_context(), "wave_counts": counters.counts(w.pk for w in rollout.waves.all())}
+        return Response(RolloutRetrySerializer({"retried": retried, "rollout": rollout}, context=context).data)
+
+    @extend_schema(request=None, responses=RolloutSerializer)
+    @action(detail=True, methods=["post"], access_action=Action.CHANGE)
+    def advance(self, request: Request, pk: Any = None) -> Response:
+        """Begin the next wave after one that succeeded without auto-advance (409 otherwise)."""
+        _no_body(request)
+        services.do_advance_wave(self.get_object(), actor=self.actor)
+        return Response(self.get_serializer(self._reloaded(self.get_object())).data)
 
     @extend_schema(
         parameters=[RolloutPreviewQuerySerializer],

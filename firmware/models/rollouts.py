@@ -92,6 +92,13 @@ class Rollout(models.Model):
     created_by = models.ForeignKey("tenants.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     planned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The planning job (firmware.tasks.plan_rollout): whose rights select the devices, when it
+    # was (last) queued and how often; the watchdog re-queues a job whose worker vanished.
+    planned_by = models.ForeignKey(
+        "tenants.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    planning_since = models.DateTimeField(null=True, blank=True, editable=False)
+    plan_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
     planned_total = models.PositiveIntegerField(default=0, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 import audit
 from cot.exceptions import Conflict
-from firmware import counters, selectors
+from firmware import counters, locks, selectors
 from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutWave
 from firmware.states import ROLLOUT, require_move, sources_of
 from tenants.access import access_by_id, tenant_for_add
@@ -183,23 +183,69 @@ def wave_sizes(waves: Sequence[RolloutWave], total: int) -> list[int]:
     return [*sizes, left]
 
 
-def do_plan_rollout(rollout: Rollout, *, actor: User | None) -> Rollout:
-    """Assign every device the rollout reaches (and the actor may change) to a wave, in one statement.
+#: the Celery task that plans (firmware.tasks); sent by name, so services import no task module
+PLAN_TASK = "firmware.tasks.plan_rollout"
 
-    draft → planning → ready; or plan_failed with a reason when the image is no longer
-    released or no device matches. Planning a rollout that is not a draft is a ``Conflict``.
+
+def do_plan_rollout(rollout: Rollout, *, actor: User | None) -> Rollout:
+    """draft → planning, and queue the planning job after commit; the rollout, now ``planning``.
+
+    The job (``firmware.tasks.plan_rollout`` → ``run_planning``) assigns every device the
+    rollout reaches and the actor may change to a wave and moves the rollout to ``ready``,
+    or to ``plan_failed`` with a reason. The actor is stored as ``planned_by``: the job
+    selects devices with their rights. Planning a rollout that is not a draft is a ``Conflict``.
+    Tests and commands that need ``ready`` at once call ``run_planning(rollout.pk)`` next.
     """
     with transaction.atomic():
         if actor is not None:
             rollout = access_by_id(actor, Rollout, rollout.pk, Action.CHANGE)
-        _move(rollout, Rollout.Status.PLANNING)
-        rollout = Rollout.objects.get(pk=rollout.pk)
+        _move(rollout, Rollout.Status.PLANNING, planned_by=actor, planning_since=timezone.now(), plan_attempts=1)
+        rollout.refresh_from_db()
+        audit.record(
+            "firmware.rollout.plan_requested",
+            tenant=rollout.tenant_id,
+            target=rollout,
+            data={"status": rollout.status},
+            actor=actor,
+        )
+        queue_planning(rollout.pk)
+    return rollout
+
+
+def queue_planning(rollout_id: int) -> None:
+    """Send the planning job once the current transaction commits (never for a rolled-back request)."""
+    from celery import current_app
+
+    transaction.on_commit(lambda: current_app.send_task(PLAN_TASK, args=[rollout_id]))
+
+
+def run_planning(rollout_id: int) -> Rollout | None:
+    """Plan a rollout in ``planning``: one INSERT … SELECT and the move to ``ready``, in one transaction.
+
+    Idempotent and safe to run twice at once: the whole transaction holds the rollout's
+    planning advisory lock (a second run that finds it taken returns ``None`` at once; the
+    holder finishes or, if its worker died, PostgreSQL releases the lock and the watchdog
+    queues the job again), and a rollout no longer in ``planning`` is returned unchanged.
+    As the targets and the move to ``ready`` commit together, a worker that dies mid-way
+    leaves nothing behind. This is also the synchronous path (tests, commands).
+    """
+    with transaction.atomic():
+        if not locks.try_xact_lock(locks.PLANNING, rollout_id):
+            return None
+        rollout = (
+            Rollout.objects.select_for_update(of=("self",))
+            .select_related("planned_by")
+            .filter(pk=rollout_id)
+            .order_by()
+            .first()
+        )
+        if rollout is None or rollout.status != Rollout.Status.PLANNING:
+            return rollout
+        actor = rollout.planned_by
         # Locked until commit: the image cannot be withdrawn while its targets are written.
         image = FirmwareImage.objects.select_for_update().get(pk=rollout.image_id)
         if image.status != FirmwareImage.Status.RELEASED:
-            return _plan_failed(
-                rollout, f"Image {image.version} is {image.status}; only a released image rolls out.", actor
-            )
+            return _plan_failed(rollout, f"Image {image.version} is {image.status}; only a released image rolls out.")
         waves = list(RolloutWave.objects.filter(rollout=rollout).order_by("index"))
         devices = selectors.rollout_devices(
             tenant=rollout.tenant_id,
@@ -212,7 +258,7 @@ def do_plan_rollout(rollout: Rollout, *, actor: User | None) -> Rollout:
         )
         total = devices.count()
         if total == 0:
-            return _plan_failed(rollout, "No device you may change matches the targets and the image's types.", actor)
+            return _plan_failed(rollout, "No device you may change matches the targets and the image's types.")
         planned = _insert_targets(rollout, waves, wave_sizes(waves, total), devices)
         counters.add_planned(rollout.tenant_id, planned)
         for wave in waves:
@@ -220,15 +266,20 @@ def do_plan_rollout(rollout: Rollout, *, actor: User | None) -> Rollout:
         RolloutWave.objects.bulk_update(waves, ["planned"])
         planned_total = sum(planned.values())
         if planned_total == 0:  # every match vanished between the count and the insert
-            return _plan_failed(rollout, "No device you may change matches the targets and the image's types.", actor)
+            return _plan_failed(rollout, "No device you may change matches the targets and the image's types.")
         _move(rollout, Rollout.Status.READY, planned_total=planned_total, planned_at=timezone.now())
         rollout.refresh_from_db()
         audit.record(
             "firmware.rollout.plan",
             tenant=rollout.tenant_id,
             target=rollout,
-            data={"status": rollout.status, "devices": planned_total, "waves": [w.planned for w in waves]},
-            actor=actor,
+            data={
+                "status": rollout.status,
+                "devices": planned_total,
+                "waves": [w.planned for w in waves],
+                "planned_by": rollout.planned_by_id,
+                "attempt": rollout.plan_attempts,
+            },
         )
     return rollout
 
@@ -285,14 +336,13 @@ def _move(rollout: Rollout, to: str, **fields: Any) -> None:
         raise Conflict(f"Rollout {rollout.name} changed meanwhile; reload it.")
 
 
-def _plan_failed(rollout: Rollout, reason: str, actor: User | None) -> Rollout:
+def _plan_failed(rollout: Rollout, reason: str) -> Rollout:
     _move(rollout, Rollout.Status.PLAN_FAILED, status_reason=reason, planned_at=timezone.now())
     rollout.refresh_from_db()
     audit.record(
         "firmware.rollout.plan",
         tenant=rollout.tenant_id,
         target=rollout,
-        data={"status": rollout.status, "devices": 0, "reason": reason},
-        actor=actor,
+        data={"status": rollout.status, "devices": 0, "reason": reason, "planned_by": rollout.planned_by_id},
     )
     return rollout

@@ -34,6 +34,7 @@ from firmware.services import (
     do_release_firmware_image,
     do_upload_firmware_image,
 )
+from firmware.services.rollouts import run_planning
 from tenants.models import ApiToken, Role, Tenant, User
 from tenants.services import (
     builtin_role,
@@ -182,6 +183,7 @@ def _seed_firmware(tenant: Tenant, prefix: str, device_types: list[Any]) -> None
         )
         if name == "planned":
             do_plan_rollout(rollout, actor=None)
+            run_planning(rollout.pk)  # the job's work, synchronously
 
 
 def _ids(queryset: Any) -> list[int]:

@@ -15,6 +15,7 @@ from firmware import counters
 from firmware.counters import Sql
 from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutWave
 from firmware.services import do_create_rollout, do_plan_rollout
+from firmware.services.rollouts import run_planning
 from tests.firmware.test_rollout_planning import devices
 
 # The path a target takes to success, in order.
@@ -43,6 +44,7 @@ def planned(
         **settings,
     )
     do_plan_rollout(rollout, actor=actor)
+    run_planning(rollout.pk)  # the job's work, synchronously
     rollout.refresh_from_db()
     assert rollout.status == Rollout.Status.READY, rollout.status_reason
     return rollout

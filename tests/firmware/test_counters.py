@@ -9,8 +9,8 @@ from django.db import connection
 
 from firmware import counters
 from firmware.models import RolloutCounter, RolloutTarget
-from firmware.services import do_create_rollout, do_plan_rollout
-from tests.firmware.test_rollout_planning import devices, image_for
+from firmware.services import do_create_rollout
+from tests.firmware.test_rollout_planning import devices, image_for, plan
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 
@@ -21,7 +21,7 @@ def planned(acme: Any, sensor: Any) -> Any:
     rollout = do_create_rollout(
         image=image_for(acme, sensor), name="R", waves=[{"count": 3}, {}], actor=None, tenant=acme
     )
-    return do_plan_rollout(rollout, actor=None)
+    return plan(rollout, actor=None)
 
 
 def wave_ids(rollout: Any) -> list[int]:

@@ -27,6 +27,7 @@ from firmware.services import (
     do_upload_firmware_image,
     do_withdraw_firmware_image,
 )
+from firmware.services.rollouts import run_planning
 from tenants.models import Action, Role
 from tests.factories import grant, make_device, make_group, make_user
 
@@ -81,6 +82,15 @@ def rollout(image: FirmwareImage, actor: Any, waves: list[dict[str, Any]] | None
     )
 
 
+def plan(r: Rollout, actor: Any) -> Rollout:
+    """Plan as the API does (draft → planning, job queued), then run the job's work synchronously."""
+    requested = do_plan_rollout(r, actor=actor)
+    assert requested.status == Rollout.Status.PLANNING and requested.planned_by == actor
+    done = run_planning(requested.pk)
+    assert done is not None
+    return done
+
+
 def assignment(r: Rollout) -> dict[int, int]:
     """``{device id: wave index}`` of a planned rollout."""
     return dict(RolloutTarget.objects.filter(rollout=r).values_list("device_id", "wave__index"))
@@ -93,21 +103,22 @@ def image(acme: Any, sensor: DeviceType) -> FirmwareImage:
 
 def test_every_matching_device_is_planned_exactly_once(acme, acme_admin, sensor, image):
     fleet = devices(acme, 30, device_type=sensor)
-    r = do_plan_rollout(rollout(image, acme_admin), actor=acme_admin)
+    r = plan(rollout(image, acme_admin), actor=acme_admin)
     assert r.status == Rollout.Status.READY and r.planned_total == 30
     planned = list(RolloutTarget.objects.filter(rollout=r).values_list("device_id", flat=True))
     assert sorted(planned) == sorted(d.pk for d in fleet)
     target = RolloutTarget.objects.filter(rollout=r).first()
     assert target is not None and target.tenant_id == acme.pk and target.status == "pending" and target.attempts == 0
     entry = AuditEntry.objects.get(event="firmware.rollout.plan")
-    assert entry.additional_data["devices"] == 30 and entry.actor == acme_admin
+    assert entry.additional_data["devices"] == 30 and entry.additional_data["planned_by"] == acme_admin.pk
+    assert AuditEntry.objects.get(event="firmware.rollout.plan_requested", object_id=r.pk).actor == acme_admin
     assert AuditEntry.objects.filter(event="firmware.rollout.create", object_id=r.pk).exists()
 
 
 def test_wave_sizes_follow_the_spec_and_the_last_wave_takes_the_rest(acme, acme_admin, sensor, image):
     devices(acme, 10, device_type=sensor)
-    by_percent = do_plan_rollout(rollout(image, acme_admin), actor=acme_admin)
-    by_count = do_plan_rollout(
+    by_percent = plan(rollout(image, acme_admin), actor=acme_admin)
+    by_count = plan(
         rollout(image, acme_admin, waves=[{"count": 3}, {"count": 2, "auto_advance": True}, {"percent": 5}]),
         actor=acme_admin,
     )
@@ -164,12 +175,12 @@ def test_settings_are_stored_and_validated_for_shape(acme_admin, image):
 
 def test_the_shuffle_is_deterministic_and_not_by_id(acme, acme_admin, sensor, image):
     fleet = sorted(d.pk for d in devices(acme, 200, device_type=sensor))
-    first = do_plan_rollout(rollout(image, acme_admin), actor=acme_admin)
+    first = plan(rollout(image, acme_admin), actor=acme_admin)
     again = rollout(image, acme_admin)
     Rollout.objects.filter(pk=again.pk).update(seed=first.seed)
     other_seed = rollout(image, acme_admin)
-    do_plan_rollout(again, actor=acme_admin)
-    do_plan_rollout(other_seed, actor=acme_admin)
+    plan(again, actor=acme_admin)
+    plan(other_seed, actor=acme_admin)
 
     assert assignment(first) == assignment(again)
     assert assignment(first) != assignment(other_seed)
@@ -185,16 +196,16 @@ def test_targets_narrow_by_group_type_version_and_explicit_list(acme, acme_admin
     in_a = devices(acme, 3, device_type=sensor, group=group_a)
     devices(acme, 4, device_type=sensor, group=group_b)
     old = devices(acme, 2, device_type=sensor, version="0.9.0")
-    r = do_plan_rollout(rollout(image, acme_admin, target_groups=[group_a.pk]), actor=acme_admin)
+    r = plan(rollout(image, acme_admin, target_groups=[group_a.pk]), actor=acme_admin)
     assert set(assignment(r)) == {d.pk for d in in_a}
-    r = do_plan_rollout(rollout(image, acme_admin, target_versions=["0.9.0"]), actor=acme_admin)
+    r = plan(rollout(image, acme_admin, target_versions=["0.9.0"]), actor=acme_admin)
     assert set(assignment(r)) == {d.pk for d in old}
-    r = do_plan_rollout(
+    r = plan(
         rollout(image, acme_admin, target_devices=[in_a[0].pk, old[0].pk], target_groups=[group_a.pk]),
         actor=acme_admin,
     )
     assert set(assignment(r)) == {in_a[0].pk}
-    r = do_plan_rollout(rollout(image, acme_admin, target_types=[sensor.pk]), actor=acme_admin)
+    r = plan(rollout(image, acme_admin, target_types=[sensor.pk]), actor=acme_admin)
     assert r.planned_total == 9
 
 
@@ -218,7 +229,7 @@ def test_only_devices_the_planner_may_change(acme, acme_admin, sensor, image):
         rollout(image, standard)
     r = rollout(image, acme_admin)
     with pytest.raises(Http404):
-        do_plan_rollout(r, actor=standard)
+        plan(r, actor=standard)
     assert Rollout.objects.get(pk=r.pk).status == Rollout.Status.DRAFT
 
 
@@ -227,11 +238,11 @@ def test_other_tenants_devices_are_never_planned(acme, acme_admin, globex, senso
     foreign_group = make_group(globex)
     ours = devices(acme, 1, device_type=sensor)
     listed = [d.pk for d in theirs] + [ours[0].pk]
-    r = do_plan_rollout(rollout(image, acme_admin, target_devices=listed), actor=acme_admin)
+    r = plan(rollout(image, acme_admin, target_devices=listed), actor=acme_admin)
     assert set(assignment(r)) == {ours[0].pk}
-    r = do_plan_rollout(rollout(image, None, tenant=acme), actor=None)  # the platform: the whole tenant
+    r = plan(rollout(image, None, tenant=acme), actor=None)  # the platform: the whole tenant
     assert set(assignment(r)) == {ours[0].pk}
-    r = do_plan_rollout(rollout(image, acme_admin, target_groups=[foreign_group.pk]), actor=acme_admin)
+    r = plan(rollout(image, acme_admin, target_groups=[foreign_group.pk]), actor=acme_admin)
     assert r.status == Rollout.Status.PLAN_FAILED
 
 
@@ -243,7 +254,7 @@ def test_wrong_types_and_decommissioned_devices_are_excluded(acme, acme_admin, s
     devices(acme, 2, device_type=sensor, status=Device.Status.DECOMMISSIONED)
     registered, _ = make_device(acme)
     do_update_device(registered, {"type": sensor}, actor=None)
-    r = do_plan_rollout(rollout(image, acme_admin, target_types=[gateway.pk, sensor.pk]), actor=acme_admin)
+    r = plan(rollout(image, acme_admin, target_types=[gateway.pk, sensor.pk]), actor=acme_admin)
     assert set(assignment(r)) == {d.pk for d in fitting} | {registered.pk}
 
 
@@ -261,14 +272,14 @@ def test_an_image_withdrawn_before_planning_fails_the_plan(acme, acme_admin, sen
     devices(acme, 3, device_type=sensor)
     r = rollout(image, acme_admin)
     do_withdraw_firmware_image(image, actor=None)
-    r = do_plan_rollout(r, actor=acme_admin)
+    r = plan(r, actor=acme_admin)
     assert r.status == Rollout.Status.PLAN_FAILED and "withdrawn" in r.status_reason
     assert not RolloutTarget.objects.exists()
 
 
 def test_nothing_matching_fails_the_plan_with_a_reason(acme, acme_admin, sensor, image):
     devices(acme, 3, device_type=sensor, version="1.0.0")
-    r = do_plan_rollout(rollout(image, acme_admin, target_versions=["9.9.9"]), actor=acme_admin)
+    r = plan(rollout(image, acme_admin, target_versions=["9.9.9"]), actor=acme_admin)
     assert r.status == Rollout.Status.PLAN_FAILED and "No device" in r.status_reason
     assert r.planned_total == 0 and not RolloutTarget.objects.exists()
     assert AuditEntry.objects.get(event="firmware.rollout.plan").additional_data["reason"] == r.status_reason
@@ -276,16 +287,17 @@ def test_nothing_matching_fails_the_plan_with_a_reason(acme, acme_admin, sensor,
 
 def test_planning_twice_is_a_conflict(acme, acme_admin, sensor, image):
     devices(acme, 3, device_type=sensor)
-    r = do_plan_rollout(rollout(image, acme_admin), actor=acme_admin)
+    r = plan(rollout(image, acme_admin), actor=acme_admin)
     with pytest.raises(Conflict) as refused:
-        do_plan_rollout(r, actor=acme_admin)
+        plan(r, actor=acme_admin)
     assert "ready" in refused.value.message and "planning" in refused.value.message
     assert RolloutTarget.objects.filter(rollout=r).count() == 3
 
 
 def _plan_queries(r: Rollout, actor: Any) -> list[str]:
+    do_plan_rollout(r, actor=actor)
     with CaptureQueriesContext(connection) as captured:
-        do_plan_rollout(r, actor=actor)
+        run_planning(r.pk)  # the job's work
     return [q["sql"] for q in captured.captured_queries]
 
 

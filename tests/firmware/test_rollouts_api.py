@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from celery import current_app
 
 from audit.models import AuditEntry
 from devices.models import DeviceType
 from devices.services.registry import do_create_device_type
 from firmware.models import FirmwareImage, Rollout, RolloutTarget
 from firmware.services import do_create_rollout
+from firmware.tasks import plan_rollout
 from tenants.models import Role
 from tenants.services import do_create_support_grant, do_update_tenant_policy
 from tests.factories import api_client, make_group, make_user, verified_client
@@ -68,25 +70,40 @@ def test_an_administrator_creates_a_draft_and_reads_it_with_its_waves(acme_admin
     assert client.get(URL, {"status": "ready"}).json()["results"] == []
 
 
-def test_plan_assigns_the_devices_and_planning_twice_is_409(acme, acme_admin, sensor, image):
+def test_plan_queues_the_job_and_answers_202_then_planning_twice_is_409(
+    acme, acme_admin, sensor, image, django_capture_on_commit_callbacks, monkeypatch
+):
     devices(acme, 10, device_type=sensor)
     rollout = draft(image)
     client = api_client(acme_admin)
-    response = client.post(f"{URL}{rollout.pk}/plan/")
-    assert response.status_code == 200, response.content
+    sent: list[tuple[str, Any]] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args: sent.append((name, args)))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{URL}{rollout.pk}/plan/")
+    assert response.status_code == 202, response.content
     body = response.json()
+    assert body["status"] == "planning" and body["planned_total"] == 0 and body["planning_since"]
+    assert sent == [("firmware.tasks.plan_rollout", [rollout.pk])]  # queued after commit
+    assert not RolloutTarget.objects.exists()
+    assert AuditEntry.objects.get(event="firmware.rollout.plan_requested").actor == acme_admin
+    plan_rollout(rollout.pk)  # what the worker does
+    body = client.get(f"{URL}{rollout.pk}/").json()
     assert body["status"] == "ready" and body["planned_total"] == 10
     assert [w["planned"] for w in body["waves"]] == [1, 4, 5]
+    assert [w["counts"] for w in body["waves"]] == [{"pending": 1}, {"pending": 4}, {"pending": 5}]
     assert RolloutTarget.objects.filter(rollout=rollout).count() == 10
     again = client.post(f"{URL}{rollout.pk}/plan/")
     assert again.status_code == 409 and "detail" in again.json()
     assert RolloutTarget.objects.filter(rollout=rollout).count() == 10
 
 
-def test_a_plan_with_nothing_matching_answers_200_with_the_reason(acme_admin, image):
-    response = api_client(acme_admin).post(f"{URL}{draft(image).pk}/plan/")
-    assert response.status_code == 200
-    assert response.json()["status"] == "plan_failed" and response.json()["status_reason"]
+def test_a_plan_with_nothing_matching_ends_in_plan_failed_with_the_reason(acme_admin, image):
+    rollout = draft(image)
+    response = api_client(acme_admin).post(f"{URL}{rollout.pk}/plan/")
+    assert response.status_code == 202
+    plan_rollout(rollout.pk)
+    body = api_client(acme_admin).get(f"{URL}{rollout.pk}/").json()
+    assert body["status"] == "plan_failed" and body["status_reason"]
 
 
 def test_preview_counts_the_callers_devices_per_group_and_type(acme, acme_admin, globex, sensor, image):
@@ -235,3 +252,13 @@ class TestRolloutIsolation(TenantIsolationChecks):
         foreign = two_tenants["foreign"]
         assert two_tenants["client"].post(f"{self.endpoint}{foreign.pk}/plan/").status_code == 404
         assert Rollout.objects.get(pk=foreign.pk).status == "draft"
+
+    @pytest.mark.parametrize("action", ["start", "pause", "resume", "cancel", "retry", "advance"])
+    def test_foreign_rollout_cannot_be_acted_on(self, two_tenants: dict[str, Any], action: str) -> None:
+        foreign = two_tenants["foreign"]
+        missing = Rollout.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1000
+        answers = [two_tenants["client"].post(f"{self.endpoint}{pk}/{action}/") for pk in (foreign.pk, missing)]
+        assert [a.status_code for a in answers] == [404, 404]
+        assert answers[0].json() == answers[1].json()
+        assert Rollout.objects.get(pk=foreign.pk).status == "draft"
+        assert not AuditEntry.objects.filter(object_id=str(foreign.pk), event=f"firmware.rollout.{action}").exists()
