@@ -594,6 +594,9 @@ class RolloutAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if db_field.name == "image" and field is not None:
             field.queryset = field.queryset.filter(status=FirmwareImage.Status.RELEASED).order_by("-released_at")
             field.help_text = "A released image of yours; devices of its device types are reached."
+            # Images are uploaded and released on their own pages, not from here.
+            for link in ("can_add_related", "can_change_related", "can_delete_related", "can_view_related"):
+                setattr(field.widget, link, False)
         return field
 
     def render_change_form(
@@ -679,6 +682,9 @@ class RolloutAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         waves = list(RolloutWave.objects.restrict(request.user, Action.VIEW).filter(rollout=rollout).order_by("index"))
         counts = wave_counts(waves)
         last = len(waves) - 1
+        # Columns for the states some device of the rollout is in, and always the three that tell most.
+        present = {state for figures in counts.values() for state, n in figures.items() if n}
+        states = [s for s in TARGET_STATES if s in present or s in ("pending", "succeeded", "failed")]
         rows = []
         overall: dict[str, int] = defaultdict(int)
         for index, wave in enumerate(waves):
@@ -689,7 +695,7 @@ class RolloutAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                 {
                     "wave": wave,
                     "size": size_label(wave, index == last),
-                    "counts": [figures.get(state, 0) for state in TARGET_STATES],
+                    "counts": [figures.get(state, 0) for state in states],
                     "bar": Progress.of(figures, wave.planned).bar(),
                 }
             )
@@ -698,7 +704,7 @@ class RolloutAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         return {
             "rollout": rollout,
             "wave_rows": rows,
-            "states": TARGET_STATES,
+            "states": states,
             "overall_bar": Progress.of(overall, rollout.planned_total).bar(),
             "rollout_actions": actions,
             "live": rollout.status in MOVING,
