@@ -1,4 +1,4 @@
-"""A rollout from the cockpit: the add form's live preview, creation, planning, and the waves filling in without a reload."""
+"""A rollout from the cockpit: the add form's live preview, creation, planning, the waves filling in without reload."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def test_create_with_preview_plan_and_watch_the_waves(browser: Browser, live_ser
 
     expect(page.locator("ul.messagelist")).to_contain_text("was created as a draft")
     rollout = Rollout.objects.get()
-    assert rollout.target_groups == [plant_a.pk] and page.url.endswith(f"/cockpit/firmware/rollout/{rollout.pk}/change/")
+    assert rollout.target_groups == [plant_a.pk]
+    assert page.url.endswith(f"/cockpit/firmware/rollout/{rollout.pk}/change/")
     expect(page.locator("#rollout-status-value")).to_have_text("Draft")
     expect(page.locator("#rollout-start")).to_have_count(0)
 
