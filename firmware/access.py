@@ -6,8 +6,9 @@ run rollouts need to see what they roll out. Only the tenant's administrators ch
 it, and never a support engineer, whatever the grant's scope: an image, a key or the
 signature policy decides what code the whole fleet will run.
 
-Rollouts decide which devices run which code. Administrators change them; a Standard
-user changes (plans, starts, pauses, resumes, cancels, retries, advances) a rollout only
+Rollouts decide which devices run which code. Administrators create and change them; a
+Standard user creates a rollout of groups they may change, and changes (plans, starts,
+pauses, resumes, cancels, retries, advances) a rollout, only
 when the tenant's firmware policy lets Standard users roll out and the rollout names
 device groups, every one of which grants the user ``change``. A rollout that names no
 group (the whole fleet, types or versions only) stays the administrators'. Support
@@ -51,13 +52,24 @@ def rollout_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any
     )
 
 
+def rollout_creators(caller: Caller) -> bool:
+    """The tenant's own administrators; Standard users by policy (for their groups: checked by the service)."""
+    if caller.is_admin:
+        return True
+    return (
+        caller.role.kind == Role.Kind.STANDARD
+        and Action.CHANGE in caller.rights
+        and FirmwarePolicy.objects.filter(tenant=caller.tenant.pk, standard_users_roll_out=True).exists()
+    )
+
+
 def register_rules() -> None:
     """The firmware app's models (called from ``FirmwareConfig.ready``)."""
     register("firmware.FirmwareImage", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.FirmwareImageType", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.SigningKey", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.FirmwarePolicy", tenant_readable, add=administrators, support_never_writes=True)
-    register("firmware.Rollout", rollout_rule, add=administrators, support_never_writes=True)
+    register("firmware.Rollout", rollout_rule, add=rollout_creators, support_never_writes=True)
     # Written by the services and the engine after the check on their rollout.
     for label in ("firmware.RolloutWave", "firmware.RolloutTarget", "firmware.RolloutCounter"):
         register(label, tenant_readable, add=administrators, support_never_writes=True)

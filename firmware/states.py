@@ -16,7 +16,8 @@ Why tables, and not methods scattered over services or a workflow library:
 States are the plain strings the models' ``Status`` choices store (a test keeps the two
 equal). Terminal states have no exits. ``failed`` and ``timed_out`` device targets are
 not terminal: they leave only for ``pending`` again when the engine retries them (the
-rollout's retry count), and stay where they are once the retries are spent.
+rollout's retry count), and once the retries are spent stay where they are until an
+operator's "retry failed" (``do_retry_failed_targets``) sends them back with attempts reset.
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ from cot.exceptions import Conflict
 Machine = Mapping[str, frozenset[str]]
 
 # draft → planning → ready → running ⇄ paused → finished; canceling → canceled; plan_failed.
-# Nothing has been offered to a device before ``running``, so a draft or a ready rollout
-# is canceled at once; a running or paused one passes through ``canceling`` while its
-# offered targets are withdrawn.
+# ``planning`` lasts while the planning job runs (firmware.tasks.plan_rollout). Start leaves
+# ``ready`` only and resume ``paused`` only, though both arrive at ``running``. Nothing has
+# been offered to a device before ``running``, so a draft or a ready rollout is canceled at
+# once; a running or paused one passes through ``canceling``: its targets not yet installing
+# are withdrawn at once, and the engine completes the cancel once no device is installing.
+# The engine finishes a rollout when its last wave has succeeded (pending targets skipped).
 ROLLOUT: Machine = {
     "draft": frozenset({"planning", "canceled"}),
     "planning": frozenset({"ready", "plan_failed"}),
@@ -43,8 +47,14 @@ ROLLOUT: Machine = {
     "canceled": frozenset(),
 }
 
-# pending → active → soaking → succeeded | halted. A wave halts when its error threshold
-# is crossed (active or soaking), or before it began when its rollout is canceled.
+# pending → active → soaking → succeeded | halted. A wave starts by changing its one row
+# (the engine, or ``do_advance_wave`` after a wave without auto-advance); it soaks once its
+# success threshold is reached and succeeds after its soak time. Crossing its error
+# threshold does not move the wave: the engine pauses the *rollout* (``status_reason``
+# says why) within one tick and mails the tenant's administrators, and the wave stays
+# ``active`` or ``soaking``; resuming re-evaluates it (and pauses again at once if it is
+# still over). ``halted`` is the wave state after a cancel: the pending waves and the
+# current one (active or soaking) halt when their rollout is canceled.
 WAVE: Machine = {
     "pending": frozenset({"active", "halted"}),
     "active": frozenset({"soaking", "halted"}),
@@ -54,9 +64,12 @@ WAVE: Machine = {
 }
 
 # pending → offered → downloading → downloaded → verified → installing → succeeded, with
-# failed, timed_out, rejected (the device refused the offer), canceled (withdrawn before
-# it began installing; a flashing device is never interrupted) and skipped (never offered:
-# its wave halted or the rollout finished without it).
+# failed, timed_out (``started_at`` + the rollout's device timeout passed: the engine's
+# sweep), rejected (the device refused the offer), canceled (withdrawn before it began
+# installing; a flashing device is never interrupted) and skipped (never offered: the
+# rollout finished without it, or the image would roll the device back). failed and
+# timed_out go back to pending while attempts ≤ max_retries (the engine), or by the
+# operator's "retry failed" (attempts reset) once the retries are spent.
 TARGET: Machine = {
     "pending": frozenset({"offered", "canceled", "skipped"}),
     "offered": frozenset({"downloading", "rejected", "failed", "timed_out", "canceled"}),

@@ -278,7 +278,8 @@ class RolloutForm(ServiceForm):
         assert isinstance(types, forms.ModelMultipleChoiceField)
         assert isinstance(versions, forms.MultipleChoiceField)
         if actor is not None:
-            groups.queryset = visible_rows(DeviceGroup, actor) or DeviceGroup.objects.none()
+            # Groups whose devices the caller may change: planning reaches no others.
+            groups.queryset = DeviceGroup.objects.restrict(actor, Action.CHANGE)
             types.queryset = visible_rows(DeviceType, actor) or DeviceType.objects.none()
             devices = Device.objects.restrict(actor, Action.VIEW).exclude(firmware_version="")
             found = devices.order_by("firmware_version").values_list("firmware_version", flat=True).distinct()[:500]

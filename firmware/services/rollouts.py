@@ -29,10 +29,11 @@ from django.utils import timezone
 
 import audit
 from cot.exceptions import Conflict
+from devices.models import DeviceGroup
 from firmware import counters, locks, selectors
 from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutWave
 from firmware.states import ROLLOUT, require_move, sources_of
-from tenants.access import access_by_id, tenant_for_add
+from tenants.access import access_by_id, require_caller, tenant_for_add
 from tenants.models import Action, Tenant, User
 
 WAVE_FIELDS = frozenset(
@@ -90,6 +91,8 @@ def do_create_rollout(
         created_by=actor,
     )
     rollout.full_clean()
+    if actor is not None and not require_caller(actor).is_admin:
+        _require_own_groups(actor, rollout.target_groups)
     wave_rows = _waves(waves, tenant)
     rollout.save()
     for wave in wave_rows:
@@ -111,6 +114,20 @@ def do_create_rollout(
         actor=actor,
     )
     return rollout
+
+
+def _require_own_groups(actor: User, groups: Sequence[int]) -> None:
+    """A Standard user (allowed by the policy) rolls out to device groups only, each granting them ``change``."""
+    if not groups:
+        message = "Name the device groups to roll out to (only administrators roll out to the whole fleet)."
+        raise ValidationError({"target_groups": message})
+    changeable = set(
+        DeviceGroup.objects.restrict(actor, Action.CHANGE).filter(pk__in=groups).values_list("pk", flat=True)
+    )
+    if missing := [pk for pk in groups if pk not in changeable]:
+        raise ValidationError(
+            {"target_groups": f"You may not change the device groups {', '.join(map(str, missing))}."}
+        )
 
 
 def _ids(values: Sequence[Any], field: str) -> list[int]:

@@ -143,3 +143,25 @@ def test_a_support_engineer_under_a_write_grant_may_not_act(support_client, read
 def test_anonymous_callers_are_401(ready):
     for action in ACTIONS:
         assert post(api_client(), ready, action).status_code == 401
+
+
+def test_a_standard_user_creates_rollouts_of_their_own_groups_only_when_the_policy_allows(acme, image, sensor):
+    north, south = make_group(acme, "north"), make_group(acme, "south")
+    user = make_user(acme, Role.Kind.STANDARD)
+    grant(north, [Action.VIEW, Action.CHANGE], user=user)
+    grant(south, [Action.VIEW], user=user)
+    client = api_client(user)
+
+    def create(**targets: Any) -> Any:
+        return client.post(URL, {"name": "Mine", "image": image.pk, "waves": [{}], **targets}, format="json")
+
+    assert create(target_groups=[north.pk]).status_code == 403  # the policy is off
+    do_update_firmware_policy({"standard_users_roll_out": True}, actor=None, tenant=acme)
+    for targets in ({}, {"target_groups": [north.pk, south.pk]}, {"target_groups": [north.pk, 999999]}):
+        refused = create(**targets)
+        assert refused.status_code == 400 and "target_groups" in refused.json(), refused.content
+    created = create(target_groups=[north.pk])
+    assert created.status_code == 201, created.content
+    mine = Rollout.objects.get(pk=created.json()["id"])
+    assert mine.created_by == user
+    assert post(client, mine, "plan").status_code == 202

@@ -432,7 +432,17 @@ def test_standard_user_with_the_policy_acts_on_rollouts_of_their_groups(acme, im
     theirs.refresh_from_db()
     assert (mine.status, theirs.status) == ("running", "ready")
     assert AuditEntry.objects.get(event="firmware.rollout.start").actor == user
-    assert client.get(admin_url(Rollout, "add")).status_code == 403  # creating stays the administrators'
+    # They create rollouts of their own groups only (the service's rule, shown on the form).
+    page = client.get(admin_url(Rollout, "add"))
+    assert page.status_code == 200
+    assert {g.pk for g in page.context["adminform"].form.fields["target_groups"].queryset} == {group.pk}
+    fleet = client.post(admin_url(Rollout, "add"), add_form(image, name="Everything"))
+    assert fleet.status_code == 200 and "target_groups" in fleet.context["adminform"].form.errors
+    foreign = client.post(admin_url(Rollout, "add"), add_form(image, name="Theirs", target_groups=[elsewhere.pk]))
+    assert foreign.status_code == 200 and "target_groups" in foreign.context["adminform"].form.errors
+    created = client.post(admin_url(Rollout, "add"), add_form(image, name="Mine", target_groups=[group.pk]))
+    assert created.status_code == 302
+    assert Rollout.objects.get(name="Mine").created_by == user and Rollout.objects.count() == 3
 
 
 # --- the device page's firmware history -------------------------------------------------------------
