@@ -1,7 +1,8 @@
 """The device page: what ``DeviceAdmin``'s change view shows beyond the form, and its buttons.
 
 A downsampled measurement chart (inline SVG), the device's alarms, events, operations
-and audit entries as the caller may see them. The buttons (acknowledge or clear an
+and audit entries as the caller may see them, and the sections higher apps register
+(``devices.admin.sections``). The buttons (acknowledge or clear an
 alarm, create or cancel an operation, unblock) post to small views on the admin; each
 looks the device up through the access layer first (404 out of reach, 403 when it may
 only be viewed) and then calls its ``devices.services.registry`` function.
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from cot.cockpit.mixins import acting_user
 from devices import selectors
+from devices.admin.sections import device_sections
 from devices.charts import DEFAULT_RANGE, RANGES, build_charts
 from devices.models import Alarm, Device, Operation
 from devices.services import registry
@@ -97,6 +99,8 @@ class DevicePageMixin(_AdminBase):
             "device": device,
             # Unblocking makes the device's credential work again: administrators only.
             "may_unblock": access.keeps_secrets(user),
+            # What apps above devices add (firmware history, …), see devices.admin.sections.
+            "device_sections": device_sections(request, device),
         }
 
     def get_urls(self) -> list[URLPattern]:
