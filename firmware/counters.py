@@ -49,6 +49,24 @@ def move_targets(
 ) -> int:
     """Move the rows of ``targets`` that may become ``to`` there, set ``columns``, count; the number moved.
 
+    See ``move_targets_per_rollout``, which this sums.
+    """
+    return sum(move_targets_per_rollout(targets, to, limit=limit, skip_locked=skip_locked, **columns).values())
+
+
+def move_targets_per_rollout(
+    targets: QuerySet[RolloutTarget],
+    to: str,
+    *,
+    limit: int | None = None,
+    skip_locked: bool = False,
+    **columns: Any,
+) -> dict[tuple[int, int], int]:
+    """As ``move_targets``; the number moved per rollout: ``{(tenant id, rollout id): moved}``.
+
+    The per-rollout figures let a set-based move over many rollouts (the timeout sweep)
+    write one audit entry per rollout.
+
     ``targets`` is any queryset of targets (the caller's filters: one device's target, a
     wave, expired ones); only rows whose state is a source of ``to`` move. ``limit``
     bounds a batch and ``skip_locked`` leaves rows another transaction holds to the next
@@ -72,14 +90,14 @@ def move_targets(
     shard = random.randrange(RolloutCounter.SHARDS)  # noqa: S311 (spreading writes, not a secret)
     sql = f"""
         WITH old AS (
-            SELECT candidate.id, candidate.status, candidate.wave_id, candidate.tenant_id
+            SELECT candidate.id, candidate.status, candidate.wave_id, candidate.tenant_id, candidate.rollout_id
             FROM {TARGETS} AS candidate
             WHERE candidate.id IN ({source_sql}) AND candidate.status = ANY(%s)
             ORDER BY candidate.id {bound} {lock}
         ), moved AS (
             UPDATE {TARGETS} AS target SET {", ".join(assignments)}
             FROM old WHERE target.id = old.id
-            RETURNING old.status AS old_status, old.wave_id, old.tenant_id
+            RETURNING old.status AS old_status, old.wave_id, old.tenant_id, old.rollout_id
         ), counted AS (
             SELECT tenant_id, wave_id, old_status, count(*) AS n FROM moved GROUP BY tenant_id, wave_id, old_status
         ), bumped AS (
@@ -90,13 +108,13 @@ def move_targets(
             ON CONFLICT (wave_id, shard, status) DO UPDATE SET devices = {COUNTERS}.devices + EXCLUDED.devices
             RETURNING 1
         )
-        SELECT count(*) FROM moved
+        SELECT tenant_id, rollout_id, count(*) FROM moved GROUP BY tenant_id, rollout_id
     """  # noqa: S608 (table and column names come from the models; values are parameters)
     # In the order of the text: the locking SELECT, the UPDATE's SET, the counter rows.
     ordered = [*source_params, sources, *([limit] if limit is not None else []), *params, shard, shard, to]
     with connection.cursor() as cursor:
         cursor.execute(sql, ordered)
-        return int(cursor.fetchone()[0])
+        return {(tenant, rollout): int(n) for tenant, rollout, n in cursor.fetchall()}
 
 
 def add_planned(tenant_id: int, planned: Mapping[int, int]) -> None:

@@ -226,12 +226,19 @@ def _finish(rollout: Rollout, now: datetime) -> None:
 def _complete_cancel(rollout: Rollout, now: datetime) -> str:
     """canceling → canceled once no device of the rollout is installing (stragglers withdrawn again)."""
     wave_ids = list(RolloutWave.objects.filter(rollout=rollout).values_list("pk", flat=True))
-    counters.move_targets(
+    stragglers = counters.move_targets(
         RolloutTarget.objects.filter(wave__in=wave_ids, status__in=WITHDRAWN),
         Status.CANCELED,
         changed_at=now,
         finished_at=now,
     )
+    if stragglers:  # retried or offered in the moment of the cancel
+        audit.record(
+            "firmware.rollout.withdrawn",
+            tenant=rollout.tenant_id,
+            target=rollout,
+            data={"status": rollout.status, "targets": stragglers},
+        )
     if RolloutTarget.objects.filter(wave__in=wave_ids, status=Status.INSTALLING).exists():
         return "canceling"
     move_rollout(rollout, Rollout.Status.CANCELED, finished_at=now)
@@ -255,7 +262,7 @@ def retry_targets(rollout: Rollout, now: datetime | None = None) -> int:
         status__in=[Status.FAILED, Status.TIMED_OUT],
         attempts__lte=rollout.max_retries,
     )
-    return counters.move_targets(
+    retried = counters.move_targets(
         retryable,
         Status.PENDING,
         skip_locked=True,
@@ -266,6 +273,14 @@ def retry_targets(rollout: Rollout, now: datetime | None = None) -> int:
         finished_at=None,
         changed_at=now,
     )
+    if retried:
+        audit.record(
+            "firmware.rollout.retry",
+            tenant=rollout.tenant_id,
+            target=rollout,
+            data={"status": rollout.status, "targets": retried, "automatic": True},
+        )
+    return retried
 
 
 def expired_targets(now: datetime) -> QuerySet[RolloutTarget]:
@@ -292,7 +307,7 @@ def sweep_timeouts(*, batch: int | None = None, max_batches: int = 100) -> int:
     for _ in range(max_batches):
         now = timezone.now()
         with transaction.atomic():
-            moved = counters.move_targets(
+            per_rollout = counters.move_targets_per_rollout(
                 expired_targets(now),
                 Status.TIMED_OUT,
                 limit=size,
@@ -301,6 +316,13 @@ def sweep_timeouts(*, batch: int | None = None, max_batches: int = 100) -> int:
                 finished_at=now,
                 changed_at=now,
             )
+            # One entry per rollout and batch (not per device: a million timeouts stay readable).
+            rollouts = Rollout.objects.in_bulk([rollout_id for _, rollout_id in per_rollout])
+            for (tenant_id, rollout_id), count in per_rollout.items():
+                audit.record(
+                    "firmware.rollout.timeouts", tenant=tenant_id, target=rollouts[rollout_id], data={"targets": count}
+                )
+        moved = sum(per_rollout.values())
         total += moved
         if moved < size:
             break

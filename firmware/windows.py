@@ -44,8 +44,8 @@ def window_at(cron: str, minutes: int | None, timezone_name: str, now: datetime)
     """Whether ``now`` (aware) is inside the window ``cron`` + ``minutes`` in ``timezone_name``.
 
     No window (an empty expression) is always open. An expression cronsim cannot read (the
-    model's validator lets through some nonsense such as "99 * * * *") is treated as a
-    window that never opens: nothing is offered, which is the safe side for a window.
+    model's validator refuses them; a row written around it) is treated as a window that
+    never opens: nothing is offered, which is the safe side for a window.
     """
     if not cron:
         return ALWAYS

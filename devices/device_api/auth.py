@@ -93,6 +93,7 @@ DEVICE_COLUMNS = (
     "tenant_id",
     "external_id",
     "type_id",
+    "group_id",  # the firmware poll checks the device is still in its rollout's groups
     "status",
     "last_seen_at",
     "certificate_fingerprint",

@@ -18,11 +18,13 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
+from cot.text import text_problem
+
 # Always ``fullmatch``: with ``match``, ``$`` also matches before a trailing newline, and a
 # newline, tab or backslash in a name or unit would break the COPY text of a batch (store.copy_text).
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 UNIT = re.compile(r"[^\x00-\x1f\x7f-\x9f\\]{0,16}")  # no control characters, no backslash
-LABEL = re.compile(r"[^\x00-\x1f\x7f-\x9f]{0,64}")  # a short label, e.g. a firmware version
+LABEL = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{0,64}")  # a short label, e.g. a firmware version
 
 # Measurement values are bounded to |value| <= 10**15: integers up to there are exact in a
 # double, and PostgreSQL's float8 aggregates (avg keeps a sum of squares) cannot overflow
@@ -34,6 +36,15 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 # PostgreSQL text and jsonb cannot hold NUL; attributes nest at most this deep.
 NUL = "\x00"
 MAX_NESTING = 32
+
+
+def is_label(value: object) -> bool:
+    """A short label (a firmware version): text of at most 64 characters, shown as it reads.
+
+    No control characters, line or paragraph separators, nor direction overrides
+    (``cot.text``): a device cannot make its version read differently in the cockpit.
+    """
+    return isinstance(value, str) and LABEL.fullmatch(value) is not None and text_problem(value) is None
 
 
 class PayloadError(Exception):

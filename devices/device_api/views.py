@@ -199,8 +199,10 @@ def heartbeat(request: HttpRequest, device: Device, payload: Any) -> JsonRespons
         raise PayloadError({"detail": 'Send {} or {"firmware_version": "…"}.'})
     version = payload.get("firmware_version")
     if version is not None:
-        if not isinstance(version, str) or not validation.LABEL.fullmatch(version):
-            raise PayloadError({"firmware_version": "Text of at most 64 characters, without control characters."})
+        if not validation.is_label(version):
+            raise PayloadError(
+                {"firmware_version": "At most 64 characters, no control characters or direction overrides."}
+            )
         store.touch_device(device, timezone.now(), 0, firmware_version=version)
     return JsonResponse({"status": "ok"})
 

@@ -39,7 +39,7 @@ NOT_FOUND = "No such firmware image for this device."
 CHUNK = 256 * 1024
 OCTETS = "application/octet-stream"
 # bytes=START-END, bytes=START- or bytes=-SUFFIX; one range only.
-RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")  # ASCII digits only (\d would take any script's)
 
 
 def _error(status: int, detail: str, **headers: str) -> JsonResponse:
@@ -91,8 +91,10 @@ def next_update(request: HttpRequest, device: Device, payload: Any) -> HttpRespo
     assert security_version is not None
     version = request.GET.get("version")
     if version is not None:
-        if not version or not validation.LABEL.fullmatch(version):
-            raise PayloadError({"version": "The running version: text of 1 to 64 characters, no control characters."})
+        if not version or not validation.is_label(version):
+            raise PayloadError(
+                {"version": "The running version: 1 to 64 characters, no control characters or direction overrides."}
+            )
         if version != device.firmware_version:
             record_firmware_version(device, version)
     answer = next_offer(device, security_version=security_version)
@@ -127,8 +129,8 @@ def parse_report(payload: Any) -> Report:
     version = payload.get("version", "")
     if version is None:
         version = ""
-    if not isinstance(version, str) or not validation.LABEL.fullmatch(version):
-        errors["version"] = "Text of at most 64 characters, without control characters."
+    if not validation.is_label(version):
+        errors["version"] = "Text of at most 64 characters, without control characters or direction overrides."
     elif status == RolloutTarget.Status.SUCCEEDED and not version:
         errors["version"] = "Required with succeeded: the version the device runs after its restart."
     if errors:
@@ -177,8 +179,9 @@ def _etag(image: FirmwareImage) -> str:
 def _byte_range(header: str, size: int) -> tuple[int, int] | bool | None:
     """``(first, last)`` of a satisfiable single range, None to ignore the header, False if unsatisfiable."""
     match = RANGE.fullmatch(header.replace(" ", ""))
-    if match is None or (not match[1] and not match[2]) or len(match[1]) > 19 or len(match[2]) > 19:
+    if match is None or (not match[1] and not match[2]) or len(match[1]) > 100 or len(match[2]) > 100:
         return None  # malformed, several ranges or another unit: RFC 9110 lets the server send it all
+    # Python's integers are unbounded: a bound beyond the file is clamped (or 416), as for any other.
     if not match[1]:
         suffix = int(match[2])
         if suffix == 0 or size == 0:

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import secrets
 import zoneinfo
+from datetime import datetime
 from decimal import Decimal
 
+from cronsim import CronSim, CronSimError
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -39,6 +41,16 @@ PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
 def new_seed() -> str:
     """A random seed for the shuffle of a rollout's devices; stored, so planning is reproducible."""
     return secrets.token_hex(8)
+
+
+def validate_cron(value: str) -> None:
+    """Five cron fields that name times that exist (``99 * * * *`` or 31 February never fire)."""
+    if not value:
+        return
+    try:
+        next(CronSim(value, datetime(2000, 1, 1)))
+    except (CronSimError, StopIteration, ValueError) as error:
+        raise ValidationError(f"{value!r} is not a cron expression that ever fires ({error}).") from None
 
 
 def validate_timezone(value: str) -> None:
@@ -81,7 +93,9 @@ class Rollout(models.Model):
     max_retries = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(20)])
     start_at = models.DateTimeField(null=True, blank=True)
     window_cron = models.CharField(
-        max_length=100, blank=True, validators=[RegexValidator(CRON, "Use five cron fields, such as 0 2 * * 1-5.")]
+        max_length=100,
+        blank=True,
+        validators=[RegexValidator(CRON, "Use five cron fields, such as 0 2 * * 1-5."), validate_cron],
     )
     window_minutes = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]

@@ -17,7 +17,9 @@ transaction-scoped advisory lock on the device before anything is offered.
 Anti-rollback. An image whose security version is below the one the device reports, or
 below that of an image the device already succeeded with, is never offered: its target
 becomes ``skipped`` with ``error_code = "anti_rollback"`` (audited) and the next
-candidate is considered.
+candidate is considered. So does a target whose device no longer matches what planning
+chose (it left the rollout's device groups: ``left_target_groups``; its type no longer
+fits the image: ``device_type_changed``) or whose image has expired (``image_expired``).
 
 Reports (``report_status``). Every state change goes through ``firmware.counters.move_targets``
 (guarded by ``firmware.states.TARGET``), under a row lock of the target, so a duplicate or
@@ -38,7 +40,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 import audit
@@ -47,7 +49,7 @@ from cot.exceptions import Conflict
 from devices.models import Device
 from devices.services.registry import record_firmware_version
 from firmware.counters import Sql, move_targets
-from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutWave
+from firmware.models import FirmwareImage, FirmwareImageType, Rollout, RolloutTarget, RolloutWave
 from firmware.states import TARGET, can_move
 from firmware.windows import window_at
 
@@ -71,6 +73,9 @@ REPORTABLE = frozenset(
 )
 OFFERABLE_WAVES = (RolloutWave.Status.ACTIVE, RolloutWave.Status.SOAKING, RolloutWave.Status.SUCCEEDED)
 ANTI_ROLLBACK = "anti_rollback"
+LEFT_TARGET_GROUPS = "left_target_groups"
+TYPE_CHANGED = "device_type_changed"
+IMAGE_EXPIRED = "image_expired"
 BOOTED_OLD_IMAGE = "booted_old_image"
 DEVICE_ERROR = "device_error"
 # Serializes the offers to one device ("cotF"), with the device id as the second key.
@@ -102,14 +107,34 @@ def poll_seconds(until: float | None = None) -> int:
 
 
 def _candidates(device: Device) -> list[RolloutTarget]:
-    # One indexed query (device, status) for the busy path: the open target, or the pending ones.
+    # One indexed query (device, status) for the busy path: the open target, or the pending
+    # ones of running rollouts in an offerable wave. Filtering before the limit matters:
+    # idle (ready, paused) rollouts must not crowd a running one out of the candidates.
+    offerable = Q(status=Status.PENDING, rollout__status=Rollout.Status.RUNNING, wave__status__in=OFFERABLE_WAVES)
     return list(
-        RolloutTarget.objects.filter(
-            tenant_id=device.tenant_id, device_id=device.pk, status__in=[Status.PENDING, *OPEN]
-        )
+        RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk)
+        .filter(Q(status__in=OPEN) | offerable)
         .select_related("rollout", "rollout__image", "wave")
         .order_by("rollout_id")[:MAX_CANDIDATES]
     )
+
+
+def _no_longer_targeted(device: Device, row: RolloutTarget, now: datetime) -> str | None:
+    """Why the device must not be offered this target any more (None: it may be).
+
+    Planning chose the device; since then it may have left the rollout's device groups
+    (moved by an administrator: a Standard user's rollout must not follow it into groups
+    they may not change), changed its type to one the image does not fit, or the image
+    may have expired.
+    """
+    rollout, image = row.rollout, row.rollout.image
+    if rollout.target_groups and device.group_id not in rollout.target_groups:
+        return LEFT_TARGET_GROUPS
+    if not FirmwareImageType.objects.filter(image=image.pk, device_type=device.type_id).exists():
+        return TYPE_CHANGED
+    if image.expires_at is not None and image.expires_at <= now:
+        return IMAGE_EXPIRED
+    return None
 
 
 def _succeeded_security_version(device: Device) -> int:
@@ -174,8 +199,19 @@ def _offer(
         floor = max(security_version, _succeeded_security_version(device))
         for row in eligible:
             image = row.rollout.image
+            reason = _no_longer_targeted(device, row, now)
+            if reason is not None:
+                _skip(device, row, now, reason)
+                continue
             if image.security_version < floor:
-                _skip_for_rollback(device, row, floor, now)
+                _skip(
+                    device,
+                    row,
+                    now,
+                    ANTI_ROLLBACK,
+                    image_security_version=image.security_version,
+                    device_security_version=floor,
+                )
                 continue
             pace = _pace(row.rollout)
             refusal = ratelimit.check(pace) if pace else None
@@ -203,27 +239,21 @@ def _offer(
     return None
 
 
-def _skip_for_rollback(device: Device, row: RolloutTarget, floor: int, now: datetime) -> None:
+def _skip(device: Device, row: RolloutTarget, now: datetime, error_code: str, **details: Any) -> None:
+    """The target is never offered: ``skipped`` with the reason as its error code, audited."""
     moved = move_targets(
         RolloutTarget.objects.filter(pk=row.pk),
         Status.SKIPPED,
-        error_code=ANTI_ROLLBACK,
+        error_code=error_code,
         changed_at=now,
         finished_at=now,
     )
     if moved:
-        image = row.rollout.image
         audit.record(
             "firmware.target.skipped",
             tenant=device.tenant_id,
             target=row,
-            data={
-                "rollout": row.rollout_id,
-                "device": device.pk,
-                "error_code": ANTI_ROLLBACK,
-                "image_security_version": image.security_version,
-                "device_security_version": floor,
-            },
+            data={"rollout": row.rollout_id, "device": device.pk, "error_code": error_code, **details},
         )
 
 
