@@ -36,7 +36,7 @@ bench: $(STAMP)
 reset-demo:
 	@if [ -e var/pg/postmaster.pid ] || [ -e var/redis/redis.pid ]; then echo "make run is still running (PostgreSQL or Redis): stop it (Ctrl-C) first."; exit 1; fi
 	bash -c 'source scripts/services.sh && remove_postgres var/pg'
-	rm -rf var/redis var/simulator var/celerybeat-schedule var/audit-checkpoints var/firmware var/demo-firmware-key.pem
+	rm -rf var/redis var/simulator var/celerybeat-schedule var/celerybeat-schedule.* var/audit-checkpoints var/firmware var/demo-firmware-key.pem
 
 # Clusters kept outside the checkout (one in a private directory, run as root; see
 # pg_relocate in scripts/services.sh) are stopped and removed too.

@@ -5,6 +5,7 @@ The cockpit isolation checks here are collected as in ``tests/cockpit``: only th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from firmware import signing
 from tenants.models import Role
 from tenants.services import do_create_support_grant, do_update_tenant_policy
 from tests.factories import make_user, verified_client
+from tests.firmware.processes import Process
 
 
 @pytest.fixture
@@ -43,3 +45,15 @@ def support_client(acme: Any, acme_admin: Any, provider: Any) -> Any:
     client = verified_client(engineer)
     assert client.post("/support/enter/", {"secret": link}).status_code == 302
     return client
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Worker and simulator processes a test starts (appended here), stopped at its end; an empty queue first."""
+    from cot.celery import app
+
+    app.control.purge()  # no message of an earlier test run reaches these workers
+    started: list[Process] = []
+    yield started
+    for process in started:
+        process.stop()

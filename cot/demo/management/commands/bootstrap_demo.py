@@ -3,7 +3,11 @@
 Idempotent: a second run keeps what exists and only prints the login instructions. The
 demo tenant gets a signing key and a signed, released firmware image for the simulated
 sensors; the key's private half is written to ``var/demo-firmware-key.pem`` (mode 0600)
-so that a demo user can sign further images with ``manage.py sign_firmware``.
+so that a demo user can sign further images with ``manage.py sign_firmware``. A second
+signed, released image (a higher version and security version) and a draft rollout of it
+to the simulated sensors (one canary, then the rest) are ready to be planned and started,
+so that the five simulated devices of ``make run`` can be watched taking an update
+(docs/rollouts.md, "Try it with the demo").
 """
 
 import hashlib
@@ -22,7 +26,13 @@ from devices.services import do_create_device_group, do_set_device_group_rights
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_device_type
 from firmware import selectors, signing
-from firmware.services import do_add_signing_key, do_release_firmware_image, do_upload_firmware_image
+from firmware.models import FirmwareImage, SigningKey
+from firmware.services import (
+    do_add_signing_key,
+    do_create_rollout,
+    do_release_firmware_image,
+    do_upload_firmware_image,
+)
 from tenants.models import Role, Tenant
 from tenants.services import builtin_role, do_create_tenant, do_create_user, do_update_tenant_policy
 
@@ -37,6 +47,15 @@ DEMO_USERS = (
 DEMO_GROUPS = ("Berlin plant", "Hamburg warehouse", "Truck fleet")
 SIMULATED_DEVICES = 5
 DEMO_FIRMWARE_VERSION = "1.0.0"
+# The update the demo rolls out: a higher version and security version than the sensors run.
+DEMO_UPDATE_VERSION = "1.1.0"
+DEMO_UPDATE_SECURITY_VERSION = 1
+DEMO_ROLLOUT = f"Sensors to {DEMO_UPDATE_VERSION}"
+# One canary, then the rest; each wave soaks briefly and the next follows by itself.
+DEMO_ROLLOUT_WAVES = [
+    {"count": 1, "soak_seconds": 20, "auto_advance": True},
+    {"soak_seconds": 20, "auto_advance": True},
+]
 DEFAULT_FIRMWARE_KEY = Path(settings.BASE_DIR) / "var" / "demo-firmware-key.pem"
 
 
@@ -67,7 +86,9 @@ class Command(BaseCommand):
                 do_create_user(
                     email=email, role=builtin_role(provider, kind), password=DEMO_PASSWORD, actor=None, tenant=provider
                 )
-        if Tenant.objects.filter(slug="demo").exists():
+        existing = Tenant.objects.filter(slug="demo").first()
+        if existing is not None:
+            self._add_update_to_existing(existing)
             return
         demo = do_create_tenant(slug="demo", name="Demo Manufacturing GmbH")
         users = {
@@ -111,11 +132,55 @@ class Command(BaseCommand):
         )
         signature = signing.sign(private, selectors.manifest_for(image))
         do_release_firmware_image(image, signature=signature, key_id=key.key_id, actor=None)
+        self._seed_update(demo, sensor, private, key)
         self.firmware_key.parent.mkdir(parents=True, exist_ok=True)
         self.firmware_key.unlink(missing_ok=True)  # a key of an earlier demo tenant is worthless now
         descriptor = os.open(self.firmware_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as out:
             out.write(private)
+
+    def _add_update_to_existing(self, demo: Tenant) -> None:
+        """A demo made before the update was part of it gets the update too, if its key file is at hand."""
+        if FirmwareImage.objects.filter(tenant=demo, version=DEMO_UPDATE_VERSION).exists():
+            return
+        sensor = DeviceType.objects.filter(tenant=demo, model="Simulated sensor").first()
+        try:
+            private = self.firmware_key.read_bytes()
+            key_id = signing.key_id(signing.public_key_of(private))
+        except (OSError, ValueError):
+            return  # no usable key: the demo stays as it is (make reset-demo starts afresh)
+        key = SigningKey.objects.filter(tenant=demo, key_id=key_id, revoked_at__isnull=True).first()
+        if sensor is not None and key is not None:
+            self._seed_update(demo, sensor, private, key)
+
+    def _seed_update(self, demo: Tenant, sensor: DeviceType, private: bytes, key: SigningKey) -> None:
+        """The update to watch: a second image signed with the demo key, released, and a draft rollout of it.
+
+        The rollout targets the sensors' type, so it reaches the simulated devices that have
+        registered by the time an operator plans it (planning selects them then).
+        """
+        content = f"cot demo sensor firmware {DEMO_UPDATE_VERSION}\n".encode() * 256
+        image = do_upload_firmware_image(
+            file=SimpleUploadedFile("demo-sensor-update.bin", content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            version=DEMO_UPDATE_VERSION,
+            security_version=DEMO_UPDATE_SECURITY_VERSION,
+            device_types=[sensor],
+            release_notes="A demo update: plan and start the rollout to watch the simulated sensors take it.",
+            actor=None,
+            tenant=demo,
+        )
+        signature = signing.sign(private, selectors.manifest_for(image))
+        image = do_release_firmware_image(image, signature=signature, key_id=key.key_id, actor=None)
+        do_create_rollout(
+            image=image,
+            name=DEMO_ROLLOUT,
+            waves=DEMO_ROLLOUT_WAVES,
+            target_types=[sensor.pk],
+            device_timeout_seconds=300,
+            actor=None,
+            tenant=demo,
+        )
 
     def _print_instructions(self) -> None:
         url = settings.SITE_URL.rstrip("/") + "/cockpit/"
@@ -131,4 +196,6 @@ class Command(BaseCommand):
             f"  Other demo users (same password): {', '.join(e for e, _ in DEMO_USERS[1:])},\n"
             "  operator@platform.cot.local (platform operator: tenants, never customer data).\n"
             f"  Firmware: the demo's signing key is {self.firmware_key} (sign with manage.py sign_firmware).\n"
+            f"  Rollout:  plan and start the draft rollout {DEMO_ROLLOUT!r} (Firmware → Rollouts) and watch the\n"
+            f"            {SIMULATED_DEVICES} simulated sensors update to {DEMO_UPDATE_VERSION} (docs/rollouts.md).\n"
         )
