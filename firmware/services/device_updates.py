@@ -103,11 +103,12 @@ def poll_seconds(until: float | None = None) -> int:
 
 def _candidates(device: Device) -> list[RolloutTarget]:
     # One indexed query (device, status) for the busy path: the open target, or the pending ones.
+    # Not the image: most polls offer nothing; an offer or an open target loads it by its key.
     return list(
         RolloutTarget.objects.filter(
             tenant_id=device.tenant_id, device_id=device.pk, status__in=[Status.PENDING, *OPEN]
         )
-        .select_related("rollout", "rollout__image", "wave")
+        .select_related("rollout", "wave")
         .order_by("rollout_id")[:MAX_CANDIDATES]
     )
 
@@ -167,6 +168,7 @@ def _offer(
         current = (
             RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk, status__in=OPEN)
             .select_related("rollout", "rollout__image")
+            .order_by("pk")
             .first()
         )
         if current is not None:
@@ -254,6 +256,7 @@ def report_status(device: Device, report: Report, *, now: datetime | None = None
             RolloutTarget.objects.select_for_update(of=("self",))
             .select_related("rollout__image")
             .filter(pk=report.target_id, tenant_id=device.tenant_id, device_id=device.pk)
+            .order_by("pk")  # not the default ordering, which joins tenants only to sort one row
             .first()
         )
         if target is None:
@@ -355,6 +358,7 @@ def download_image(device: Device, image_id: int) -> FirmwareImage | None:
             tenant_id=device.tenant_id, device_id=device.pk, status__in=OPEN, rollout__image_id=image_id
         )
         .select_related("rollout__image")
+        .order_by("pk")
         .first()
     )
     return None if target is None else target.rollout.image
