@@ -1,4 +1,4 @@
-"""``python -m bench [ingest] [single] [list] [measurements]``: run benchmarks (all by default) and print the table.
+"""``python -m bench [ingest] [single] [list] [measurements] [rollouts]``: run benchmarks (default all), print a table.
 
 Expects the environment ``scripts/bench.sh`` sets up (its own PostgreSQL, Redis and
 migrated databases). Exits 1 when a target is missed, 2 on bad arguments.

@@ -10,6 +10,7 @@ from django.db import connections
 
 from bench import core, machine
 from bench.device_list import device_list
+from bench.device_updates import device_updates
 from bench.ingest import batch_ingest, fleet, single_posts
 from bench.measurement_list import measurement_list
 from bench.rollouts import rollout_planning
@@ -33,6 +34,8 @@ def run(chosen: list[str]) -> list[core.Row]:
                 rows += measurement_list()
             elif name == "rollouts":
                 rows += rollout_planning()
+                connections.close_all()
+                rows += device_updates()
             connections.close_all()
     return rows
 

@@ -73,6 +73,10 @@ def move_targets_per_rollout(
     one (the timeout sweep). Column values are parameters, or ``Sql`` expressions.
     """
     sources = sorted(sources_of(TARGET, to))
+    # Without the models' default ordering (unless a slice depends on it), which would join
+    # rollouts and tenants into the subquery only to sort it.
+    if not targets.query.is_sliced:
+        targets = targets.order_by()
     source_sql, source_params = targets.values("pk").query.sql_with_params()
     assignments = ["status = %s"]
     params: list[Any] = [to]

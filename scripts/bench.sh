@@ -3,7 +3,8 @@
 # var/bench/ (removed first), served by gunicorn as deployed; prints one table.
 # Never part of `make test`. Extra arguments go to `python -m bench` (e.g. `ingest list`);
 # COT_BENCH_ROUNDS / COT_BENCH_SECONDS set the rounds per figure and their length,
-# PG_FSYNC=off runs PostgreSQL without fsync (see docs/performance.md).
+# PG_FSYNC=off runs PostgreSQL without fsync; COT_BENCH_ROLLOUT_SIZES (100000,1000000) and
+# COT_BENCH_UPDATE_DEVICES (100000) size the rollout benchmarks (see docs/performance.md).
 source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 

@@ -2,10 +2,12 @@
 --
 -- wrk ... -s load.lua URL -- METHOD BODY_FILE TOKENS_FILE
 --   BODY_FILE:   request body ("-" for none), sent with Content-Type application/json
---   TOKENS_FILE: one bearer token per line ("-" for no Authorization header)
+--   TOKENS_FILE: one bearer token per line ("-" for no Authorization header); a line
+--                "TOKEN<TAB>BODY" sends its own JSON body with that token (firmware
+--                status reports name each device's own target)
 -- done() prints one line "WRK_JSON {...}" that bench/core.py parses.
 
-local method, body, tokens, counter = "GET", nil, {}, 0
+local method, body, tokens, bodies, counter = "GET", nil, {}, {}, 0
 
 local function read_file(path)
   local f = assert(io.open(path, "rb"))
@@ -19,7 +21,11 @@ function init(args)
   if args[2] and args[2] ~= "-" then body = read_file(args[2]) end
   if args[3] and args[3] ~= "-" then
     for line in io.lines(args[3]) do
-      if #line > 0 then tokens[#tokens + 1] = line end
+      if #line > 0 then
+        local token, own = line:match("^([^\t]+)\t(.+)$")
+        tokens[#tokens + 1] = token or line
+        bodies[#tokens] = own
+      end
     end
   end
   -- Threads start at different tokens so they do not march in step.
@@ -27,13 +33,15 @@ function init(args)
 end
 
 function request()
-  local headers = {}
-  if body then headers["Content-Type"] = "application/json" end
+  local headers, payload = {}, body
   if #tokens > 0 then
     counter = counter + 1
-    headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
+    local n = (counter % #tokens) + 1
+    headers["Authorization"] = "Bearer " .. tokens[n]
+    payload = bodies[n] or body
   end
-  return wrk.format(method, nil, headers, body)
+  if payload then headers["Content-Type"] = "application/json" end
+  return wrk.format(method, nil, headers, payload)
 end
 
 function done(summary, latency, requests)

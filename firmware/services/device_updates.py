@@ -110,11 +110,12 @@ def _candidates(device: Device) -> list[RolloutTarget]:
     # One indexed query (device, status) for the busy path: the open target, or the pending
     # ones of running rollouts in an offerable wave. Filtering before the limit matters:
     # idle (ready, paused) rollouts must not crowd a running one out of the candidates.
+    # Not the image: most polls offer nothing; an offer or an open target loads it by its key.
     offerable = Q(status=Status.PENDING, rollout__status=Rollout.Status.RUNNING, wave__status__in=OFFERABLE_WAVES)
     return list(
         RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk)
         .filter(Q(status__in=OPEN) | offerable)
-        .select_related("rollout", "rollout__image", "wave")
+        .select_related("rollout", "wave")
         .order_by("rollout_id")[:MAX_CANDIDATES]
     )
 
@@ -192,6 +193,7 @@ def _offer(
         current = (
             RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk, status__in=OPEN)
             .select_related("rollout", "rollout__image")
+            .order_by("pk")
             .first()
         )
         if current is not None:
@@ -284,6 +286,7 @@ def report_status(device: Device, report: Report, *, now: datetime | None = None
             RolloutTarget.objects.select_for_update(of=("self",))
             .select_related("rollout__image")
             .filter(pk=report.target_id, tenant_id=device.tenant_id, device_id=device.pk)
+            .order_by("pk")  # not the default ordering, which joins tenants only to sort one row
             .first()
         )
         if target is None:
@@ -385,6 +388,7 @@ def download_image(device: Device, image_id: int) -> FirmwareImage | None:
             tenant_id=device.tenant_id, device_id=device.pk, status__in=OPEN, rollout__image_id=image_id
         )
         .select_related("rollout__image")
+        .order_by("pk")
         .first()
     )
     return None if target is None else target.rollout.image

@@ -287,6 +287,8 @@ def run_planning(rollout_id: int) -> Rollout | None:
         if planned_total == 0:  # every match vanished between the count and the insert
             return _plan_failed(rollout, "No device you may change matches the targets and the image's types.")
         _move(rollout, Rollout.Status.READY, planned_total=planned_total, planned_at=timezone.now())
+        if planned_total >= ANALYZE_AFTER:
+            transaction.on_commit(_analyze_targets)
         rollout.refresh_from_db()
         audit.record(
             "firmware.rollout.plan",
@@ -303,6 +305,23 @@ def run_planning(rollout_id: int) -> Rollout | None:
     return rollout
 
 
+#: a planning that wrote at least this many targets refreshes the table's statistics (``_analyze_targets``)
+ANALYZE_AFTER = 10_000
+
+
+def _analyze_targets() -> None:
+    """``ANALYZE`` the targets table once a big planning has committed.
+
+    Autovacuum notices a bulk insert only on its next round (up to a minute, longer on a
+    big table); until then the planner works from statistics that predate the new rows and
+    may read a polling device's targets through the tenant index (every target of the
+    tenant, growing with it) instead of the device's. ANALYZE reads a bounded sample
+    (30,000 rows by default) whatever the table's size, so the first polls plan well.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(RolloutTarget._meta.db_table)}")
+
+
 def _insert_targets(
     rollout: Rollout, waves: Sequence[RolloutWave], sizes: Sequence[int], devices: Any
 ) -> dict[int, int]:
@@ -312,6 +331,12 @@ def _insert_targets(
     first ``sizes[0]`` of them the first wave and so on, everything after the last
     boundary the last wave. The RETURNING rows are counted inside the statement, so one
     row per wave comes back, not one per device.
+
+    The shuffle key is compared byte-wise (``COLLATE "C"``: the same order for hex digits
+    as any collation, without locale-aware comparisons), and the rows are inserted in device
+    order, so the indexes on the device grow at their right edge instead of at random
+    places: at a million devices this took planning from 2.7 to about 1.2 times a bare
+    ``INSERT … SELECT`` of the same rows (docs/performance.md).
     """
     source, source_params = devices.values_list("pk", flat=True).query.sql_with_params()
     whens: list[str] = []
@@ -332,10 +357,11 @@ def _insert_targets(
             FROM (
                 SELECT candidate.device_id,
                        row_number() OVER (
-                           ORDER BY md5(%s || ':' || candidate.device_id::text), candidate.device_id
+                           ORDER BY md5(%s || ':' || candidate.device_id::text) COLLATE "C", candidate.device_id
                        ) AS position
                 FROM ({source}) AS candidate (device_id)
             ) AS shuffled
+            ORDER BY shuffled.device_id
             RETURNING wave_id
         )
         SELECT wave_id, count(*) FROM inserted GROUP BY wave_id
