@@ -595,7 +595,13 @@ class RolloutAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if db_field.name == "image" and field is not None:
             field.queryset = field.queryset.filter(status=FirmwareImage.Status.RELEASED).order_by("-released_at")
             field.help_text = "A released image of yours; devices of its device types are reached."
-            # Images are uploaded and released on their own pages, not from here.
+        return field
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "image" and field is not None:
+            # Images are uploaded and released on their own pages, not from here. The admin
+            # wraps the widget after formfield_for_foreignkey, so the wrapper is changed here.
             for link in ("can_add_related", "can_change_related", "can_delete_related", "can_view_related"):
                 setattr(field.widget, link, False)
         return field

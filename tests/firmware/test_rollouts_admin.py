@@ -158,6 +158,8 @@ def test_add_page_offers_released_images_and_the_wave_rows(acme, acme_admin, ima
     assert 'name="wave0-size"' in content and 'name="last-soak_minutes"' in content
     assert 'name="last-size"' not in content  # the last wave takes the rest
     assert 'id="rollout-preview"' in content and "cockpit/rollout_form.js" in content
+    # Images are uploaded and released on their own pages: no add/change/delete/view links here.
+    assert "add_id_image" not in content and "change_id_image" not in content and "view_id_image" not in content
 
 
 def test_create_through_the_service_with_waves_and_targets(acme, acme_admin, image, sensor):
