@@ -57,6 +57,7 @@ from cot.cockpit.site import cockpit
 from devices.models import Device, DeviceGroup, DeviceType
 from firmware import counters, selectors, services
 from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutWave
+from firmware.models.rollouts import TIMING_FIELDS
 from firmware.services.rollouts import MAX_WAVES
 from firmware.states import ROLLOUT, can_move
 from tenants.models import Action, User
@@ -237,17 +238,7 @@ class RolloutForm(ServiceForm):
 
     class Meta:
         model = Rollout
-        fields = (
-            "image",
-            "name",
-            "device_timeout_seconds",
-            "max_retries",
-            "start_at",
-            "window_cron",
-            "window_minutes",
-            "window_timezone",
-            "pace_per_minute",
-        )
+        fields = ("image", "name", *TIMING_FIELDS)
         labels = {
             "device_timeout_seconds": "per-device timeout (seconds)",
             "max_retries": "automatic retries",
@@ -567,17 +558,7 @@ class RolloutAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             ),
             (
                 "Timing",
-                {
-                    "fields": (
-                        "device_timeout_seconds",
-                        "max_retries",
-                        "start_at",
-                        "window_cron",
-                        "window_minutes",
-                        "window_timezone",
-                        "pace_per_minute",
-                    )
-                },
+                {"fields": TIMING_FIELDS},
             ),
         )
 

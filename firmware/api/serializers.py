@@ -16,6 +16,7 @@ from devices.models import DeviceType
 from firmware import counters, services
 from firmware.models import FirmwareImage, FirmwarePolicy, Rollout, RolloutWave, SigningKey
 from firmware.models.images import SEMVER
+from firmware.models.rollouts import TIMING_FIELDS
 from firmware.services.rollouts import MAX_WAVES
 
 
@@ -291,13 +292,7 @@ class RolloutSerializer(StrictModelSerializer):
             "target_types",
             "target_versions",
             "target_devices",
-            "device_timeout_seconds",
-            "max_retries",
-            "start_at",
-            "window_cron",
-            "window_minutes",
-            "window_timezone",
-            "pace_per_minute",
+            *TIMING_FIELDS,
             "created_at",
             "planned_at",
             "planned_total",

@@ -59,6 +59,18 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone; use a name such as Europe/Berlin.")
 
 
+# How a rollout proceeds per device and over time; the API, the cockpit and the docs list them in this order.
+TIMING_FIELDS = (
+    "device_timeout_seconds",
+    "max_retries",
+    "start_at",
+    "window_cron",
+    "window_minutes",
+    "window_timezone",
+    "pace_per_minute",
+)
+
+
 class Rollout(models.Model):
     """One image rolled out to a tenant's devices in waves.
 
