@@ -14,15 +14,18 @@ replaces their counters, repairing drift (a raw SQL fix, a bug).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Field, QuerySet, Sum
 
+from cot.prepared import execute_prepared
 from firmware.models import RolloutCounter, RolloutTarget
 from firmware.states import TARGET, sources_of
 
@@ -119,6 +122,69 @@ def move_targets_per_rollout(
     with connection.cursor() as cursor:
         cursor.execute(sql, ordered)
         return {(tenant, rollout): int(n) for tenant, rollout, n in cursor.fetchall()}
+
+
+def move_target(target_id: int, to: str, **columns: Any) -> bool:
+    """Move the one target ``target_id`` if it may become ``to``; True if it moved.
+
+    The same statement as ``move_targets(RolloutTarget.objects.filter(pk=target_id), to,
+    **columns)`` (lock, guarded update, sharded counter deltas), with the target's id a
+    parameter instead of a compiled queryset, and prepared once per connection and set
+    of columns (``cot.prepared``): the device API moves one target per request, and
+    compiling the queryset cost more CPU than the rest of the move.
+    """
+    shape = tuple((name, value.expression if isinstance(value, Sql) else None) for name, value in columns.items())
+    sql, values = _single_move(to, shape)
+    params: list[Any] = [target_id, sorted(sources_of(TARGET, to)), to]
+    params += [value for value in columns.values() if not isinstance(value, Sql)]
+    assert len(params) == values
+    shard = random.randrange(RolloutCounter.SHARDS)  # noqa: S311 (spreading writes, not a secret)
+    params += [shard, shard, to]
+    name = "cot_move_target_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:16]
+    rows = execute_prepared(connection, name, sql, params)
+    return bool(rows and rows[0][0])
+
+
+@lru_cache(maxsize=64)
+def _single_move(to: str, columns: tuple[tuple[str, str | None], ...]) -> tuple[str, int]:
+    """The SQL of ``move_target`` for these columns (name, and the ``Sql`` text or None for a parameter).
+
+    Returns the text and the number of parameters before the counter's (id, sources, state, values).
+    The counter columns are cast: a prepared statement infers parameter types from their
+    context, and a UNION's select list gives it none.
+    """
+    assignments = ["status = %s"]
+    count = 3
+    for name, expression in columns:
+        field = RolloutTarget._meta.get_field(name)
+        assert isinstance(field, Field), name  # a concrete column of the target, not a relation
+        column = connection.ops.quote_name(field.column)
+        if expression is not None:
+            assignments.append(f"{column} = {expression}")
+        else:
+            assignments.append(f"{column} = %s")
+            count += 1
+    sql = f"""
+        WITH old AS (
+            SELECT candidate.id, candidate.status, candidate.wave_id, candidate.tenant_id, candidate.rollout_id
+            FROM {TARGETS} AS candidate
+            WHERE candidate.id = %s AND candidate.status = ANY(%s::varchar[])
+            FOR UPDATE OF candidate
+        ), moved AS (
+            UPDATE {TARGETS} AS target SET {", ".join(assignments)}
+            FROM old WHERE target.id = old.id
+            RETURNING old.status AS old_status, old.wave_id, old.tenant_id
+        ), bumped AS (
+            INSERT INTO {COUNTERS} (tenant_id, wave_id, shard, status, devices)
+            SELECT tenant_id, wave_id, %s::integer, old_status, -1 FROM moved
+            UNION ALL
+            SELECT tenant_id, wave_id, %s::integer, %s::varchar, 1 FROM moved
+            ON CONFLICT (wave_id, shard, status) DO UPDATE SET devices = {COUNTERS}.devices + EXCLUDED.devices
+            RETURNING 1
+        )
+        SELECT count(*) FROM moved
+    """  # noqa: S608 (table and column names come from the models; values are parameters)
+    return sql, count
 
 
 def add_planned(tenant_id: int, planned: Mapping[int, int]) -> None:

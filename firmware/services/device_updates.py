@@ -21,8 +21,9 @@ candidate is considered. So does a target whose device no longer matches what pl
 chose (it left the rollout's device groups: ``left_target_groups``; its type no longer
 fits the image: ``device_type_changed``) or whose image has expired (``image_expired``).
 
-Reports (``report_status``). Every state change goes through ``firmware.counters.move_targets``
-(guarded by ``firmware.states.TARGET``), under a row lock of the target, so a duplicate or
+Reports (``report_status``). Every state change goes through ``firmware.counters.move_target``
+(``move_targets``' statement for one target; guarded by ``firmware.states.TARGET``), under a
+row lock of the target, so a duplicate or
 out-of-order report changes nothing twice and is answered with the current state;
 only a real contradiction (``succeeded`` before ``installing``, ``failed`` after
 ``succeeded``) is a 409. Success needs a preceding ``installing`` and the ``version`` the
@@ -34,21 +35,23 @@ firmware version recorded through ``devices.services``), another → ``failed`` 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db import connection, connections, router, transaction
 from django.utils import timezone
 
 import audit
 from cot import ratelimit
 from cot.exceptions import Conflict
+from cot.prepared import execute_prepared
 from devices.models import Device
 from devices.services.registry import record_firmware_version
-from firmware.counters import Sql, move_targets
+from firmware.counters import Sql, move_target
 from firmware.models import FirmwareImage, FirmwareImageType, Rollout, RolloutTarget, RolloutWave
 from firmware.states import TARGET, can_move
 from firmware.windows import window_at
@@ -80,6 +83,7 @@ BOOTED_OLD_IMAGE = "booted_old_image"
 DEVICE_ERROR = "device_error"
 # Serializes the offers to one device ("cotF"), with the device id as the second key.
 OFFER_LOCK = 0x636F7446
+TARGETS = connection.ops.quote_name(RolloutTarget._meta.db_table)
 # A device may be in several rollouts at once; more candidates than this wait for the next poll.
 MAX_CANDIDATES = 20
 
@@ -106,21 +110,97 @@ def poll_seconds(until: float | None = None) -> int:
     return max(1, round(interval))
 
 
+Converters = list[tuple[list[Callable[..., Any]], Any]]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One model's columns in a hand-written SELECT: their attnames and the ORM's converters for each."""
+
+    model: type[Any]
+    fields: list[str]
+    converters: Converters
+
+
+def _part(db: Any, model: type[Any], table: str) -> tuple[list[str], _Part]:
+    """Every concrete column of ``model`` under the table alias ``table``, as ``select_related`` reads them."""
+    columns, converters = [], []
+    fields = list(model._meta.concrete_fields)
+    for field in fields:
+        columns.append(f"{table}.{db.ops.quote_name(field.column)}")
+        col = field.get_col(table)
+        converters.append((db.ops.get_db_converters(col) + col.get_db_converters(db), col))
+    return columns, _Part(model=model, fields=[field.attname for field in fields], converters=converters)
+
+
+def _instances(db: Any, alias: str, row: Any, parts: list[_Part]) -> list[Any]:
+    """The model instances in ``row`` (one per part, in order), converted exactly as the ORM does."""
+    instances, start = [], 0
+    for part in parts:
+        values = []
+        for value, (functions, expression) in zip(row[start : start + len(part.fields)], part.converters, strict=True):
+            for convert in functions:
+                value = convert(value, expression, db)
+            values.append(value)
+        instances.append(part.model.from_db(alias, part.fields, values))
+        start += len(part.fields)
+    return instances
+
+
+@lru_cache(maxsize=4)
+def _candidates_read(alias: str) -> tuple[str, list[_Part]]:
+    """``_candidates``' query as SQL, built once per process from the models' metadata.
+
+    The same statement as ``RolloutTarget.objects.filter(tenant_id=…, device_id=…)
+    .filter(Q(status__in=OPEN) | Q(status=pending, rollout__status=running,
+    wave__status__in=OFFERABLE_WAVES)).select_related("rollout", "wave")
+    .order_by("rollout_id")[:MAX_CANDIDATES]``, whose compilation cost more CPU than the
+    rest of a poll with nothing to do.
+    """
+    db = connections[alias]
+    quote = db.ops.quote_name
+    target_columns, targets = _part(db, RolloutTarget, "t")
+    rollout_columns, rollouts = _part(db, Rollout, "r")
+    wave_columns, waves = _part(db, RolloutWave, "w")
+    columns = ", ".join(target_columns + rollout_columns + wave_columns)
+    sql = (
+        f"SELECT {columns} FROM {TARGETS} t"  # noqa: S608 (names from the models; values are parameters)
+        f" INNER JOIN {quote(Rollout._meta.db_table)} r ON r.id = t.rollout_id"
+        f" INNER JOIN {quote(RolloutWave._meta.db_table)} w ON w.id = t.wave_id"
+        " WHERE t.tenant_id = %s AND t.device_id = %s"
+        " AND (t.status = ANY(%s::varchar[])"
+        " OR (t.status = %s AND r.status = %s AND w.status = ANY(%s::varchar[])))"
+        " ORDER BY t.rollout_id LIMIT %s"
+    )
+    return sql, [targets, rollouts, waves]
+
+
 def _candidates(device: Device) -> list[RolloutTarget]:
     # One indexed query (device, status) for the busy path: the open target, or the pending
     # ones of running rollouts in an offerable wave. Filtering before the limit matters:
     # idle (ready, paused) rollouts must not crowd a running one out of the candidates.
     # Not the image: most polls offer nothing; an offer or an open target loads it by its key.
-    offerable = Q(status=Status.PENDING, rollout__status=Rollout.Status.RUNNING, wave__status__in=OFFERABLE_WAVES)
-    return list(
-        RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk)
-        .filter(Q(status__in=OPEN) | offerable)
-        .select_related("rollout", "wave")
-        .order_by("rollout_id")[:MAX_CANDIDATES]
-    )
+    alias = router.db_for_read(RolloutTarget)
+    sql, parts = _candidates_read(alias)
+    db = connections[alias]
+    params = [
+        device.tenant_id,
+        device.pk,
+        [str(state) for state in OPEN],
+        str(Status.PENDING),
+        str(Rollout.Status.RUNNING),
+        [str(state) for state in OFFERABLE_WAVES],
+        MAX_CANDIDATES,
+    ]
+    result = []
+    for row in execute_prepared(db, "cot_offer_candidates", sql, params):
+        target, rollout, wave = _instances(db, alias, row, parts)
+        target.rollout, target.wave = rollout, wave
+        result.append(target)
+    return result
 
 
-def _no_longer_targeted(device: Device, row: RolloutTarget, now: datetime) -> str | None:
+def _no_longer_targeted(device: Device, row: RolloutTarget, now: datetime, *, fits: bool | None = None) -> str | None:
     """Why the device must not be offered this target any more (None: it may be).
 
     Planning chose the device; since then it may have left the rollout's device groups
@@ -131,21 +211,74 @@ def _no_longer_targeted(device: Device, row: RolloutTarget, now: datetime) -> st
     rollout, image = row.rollout, row.rollout.image
     if rollout.target_groups and device.group_id not in rollout.target_groups:
         return LEFT_TARGET_GROUPS
-    if not FirmwareImageType.objects.filter(image=image.pk, device_type=device.type_id).exists():
+    if fits is None:
+        fits = FirmwareImageType.objects.filter(image=image.pk, device_type=device.type_id).exists()
+    if not fits:
         return TYPE_CHANGED
     if image.expires_at is not None and image.expires_at <= now:
         return IMAGE_EXPIRED
     return None
 
 
-def _succeeded_security_version(device: Device) -> int:
-    """The highest security version of an image this device succeeded with (-1 if none)."""
-    best = (
-        RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk, status=Status.SUCCEEDED)
-        .order_by()
-        .aggregate(best=Max("rollout__image__security_version"))["best"]
+def _quoted(model: type[Any], field: str = "") -> str:
+    """A model's table, or one of its columns, quoted (for statements built from the models' metadata)."""
+    meta = model._meta
+    return connection.ops.quote_name(meta.get_field(field).column if field else meta.db_table)
+
+
+OFFER_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s::integer, %s::integer)"
+# The device's open target (the first, as at most one exists) and the highest security
+# version it succeeded with: the two reads an offer makes under the lock, in one statement.
+OPEN_AND_FLOOR_SQL = f"""
+    SELECT
+        (SELECT t.id FROM {TARGETS} t
+         WHERE t.tenant_id = %s AND t.device_id = %s AND t.status = ANY(%s::varchar[])
+         ORDER BY t.id LIMIT 1),
+        (SELECT max(i.{_quoted(FirmwareImage, "security_version")})
+         FROM {TARGETS} t
+         INNER JOIN {_quoted(Rollout)} r ON r.id = t.rollout_id
+         INNER JOIN {_quoted(FirmwareImage)} i ON i.id = r.image_id
+         WHERE t.tenant_id = $1 AND t.device_id = $2 AND t.status = 'succeeded')
+"""  # noqa: S608 (names from the models; values are parameters)
+OFFERED_SQL = f"SELECT status, attempts, offered_at, changed_at, progress, error_code FROM {TARGETS} WHERE id = %s"  # noqa: S608
+
+
+@lru_cache(maxsize=4)
+def _image_read(alias: str) -> tuple[str, list[str], list[tuple[list[Callable[..., Any]], Any]]]:
+    """The image (every column) and whether it fits a device type, in one statement built once per process."""
+    db = connections[alias]
+    quote = db.ops.quote_name
+    fields = list(FirmwareImage._meta.concrete_fields)
+    columns, converters = [], []
+    for field in fields:
+        columns.append(f"i.{quote(field.column)}")
+        col = field.get_col("i")
+        converters.append((db.ops.get_db_converters(col) + col.get_db_converters(db), col))
+    links = quote(FirmwareImageType._meta.db_table)
+    image_fk = quote(FirmwareImageType._meta.get_field("image").column)
+    type_fk = quote(FirmwareImageType._meta.get_field("device_type").column)
+    sql = (
+        f"SELECT {', '.join(columns)},"  # noqa: S608 (names from the models; values are parameters)
+        f" EXISTS (SELECT 1 FROM {links} l WHERE l.{image_fk} = i.id AND l.{type_fk} = %s)"
+        f" FROM {quote(FirmwareImage._meta.db_table)} i WHERE i.id = %s"
     )
-    return -1 if best is None else int(best)
+    return sql, [field.attname for field in fields], converters
+
+
+def _image_for(row: RolloutTarget, device: Device) -> tuple[FirmwareImage, bool]:
+    """The image of ``row``'s rollout (cached on it, as ``row.rollout.image``) and whether it fits the device's type."""
+    alias = router.db_for_read(FirmwareImage)
+    sql, fields, converters = _image_read(alias)
+    db = connections[alias]
+    ((*raw, fits),) = execute_prepared(db, "cot_offer_image", sql, [device.type_id, row.rollout.image_id])
+    values = []
+    for value, (functions, expression) in zip(raw, converters, strict=True):
+        for convert in functions:
+            value = convert(value, expression, db)
+        values.append(value)
+    image = FirmwareImage.from_db(alias, fields, values)
+    row.rollout.image = image
+    return image, bool(fits)
 
 
 def _pace(rollout: Rollout) -> list[ratelimit.Limit]:
@@ -187,21 +320,21 @@ def _offer(
     device: Device, eligible: list[RolloutTarget], security_version: int, now: datetime, waits: list[float]
 ) -> RolloutTarget | None:
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [OFFER_LOCK, device.pk % 2**31])
-        # Under the lock: another poll of this device may have been offered something meanwhile.
-        current = (
-            RolloutTarget.objects.filter(tenant_id=device.tenant_id, device_id=device.pk, status__in=OPEN)
-            .select_related("rollout", "rollout__image")
-            .order_by("pk")
-            .first()
+        execute_prepared(connection, "cot_offer_lock", OFFER_LOCK_SQL, [OFFER_LOCK, device.pk % 2**31])
+        # Under the lock (a statement of its own: a statement's snapshot predates its lock):
+        # another poll of this device may have been offered something meanwhile.
+        ((open_id, best),) = execute_prepared(
+            connection,
+            "cot_offer_open_and_floor",
+            OPEN_AND_FLOOR_SQL,
+            [device.tenant_id, device.pk, [str(state) for state in OPEN]],
         )
-        if current is not None:
-            return current
-        floor = max(security_version, _succeeded_security_version(device))
+        if open_id is not None:
+            return RolloutTarget.objects.select_related("rollout", "rollout__image").get(pk=open_id)
+        floor = max(security_version, -1 if best is None else int(best))
         for row in eligible:
-            image = row.rollout.image
-            reason = _no_longer_targeted(device, row, now)
+            image, fits = _image_for(row, device)
+            reason = _no_longer_targeted(device, row, now, fits=fits)
             if reason is not None:
                 _skip(device, row, now, reason)
                 continue
@@ -220,8 +353,8 @@ def _offer(
             if refusal is not None:
                 waits.append(float(refusal.retry_after))
                 continue
-            moved = move_targets(
-                RolloutTarget.objects.filter(pk=row.pk),
+            moved = move_target(
+                row.pk,
                 Status.OFFERED,
                 attempts=Sql("attempts + 1"),
                 offered_at=now,
@@ -236,15 +369,17 @@ def _offer(
                 if pace:
                     ratelimit.refund(pace)
                 continue
-            row.refresh_from_db(fields=["status", "attempts", "offered_at", "changed_at", "progress", "error_code"])
+            ((row.status, row.attempts, row.offered_at, row.changed_at, row.progress, row.error_code),) = (
+                execute_prepared(connection, "cot_offered_target", OFFERED_SQL, [row.pk])
+            )
             return row
     return None
 
 
 def _skip(device: Device, row: RolloutTarget, now: datetime, error_code: str, **details: Any) -> None:
     """The target is never offered: ``skipped`` with the reason as its error code, audited."""
-    moved = move_targets(
-        RolloutTarget.objects.filter(pk=row.pk),
+    moved = move_target(
+        row.pk,
         Status.SKIPPED,
         error_code=error_code,
         changed_at=now,
@@ -282,19 +417,13 @@ def report_status(device: Device, report: Report, *, now: datetime | None = None
     """
     now = now or timezone.now()
     with transaction.atomic():
-        target = (
-            RolloutTarget.objects.select_for_update(of=("self",))
-            .select_related("rollout__image")
-            .filter(pk=report.target_id, tenant_id=device.tenant_id, device_id=device.pk)
-            .order_by("pk")  # not the default ordering, which joins tenants only to sort one row
-            .first()
-        )
-        if target is None:
+        locked = _locked_target(report.target_id, device)
+        if locked is None:
             raise NotFound
+        target, image_version = locked
         current, to = target.status, report.status
-        image = target.rollout.image
         if to == Status.SUCCEEDED:
-            return _success(device, target, image, report, now)
+            return _success(device, target, image_version, report, now)
         if current == to:
             return _progress(target, report, now)
         if to in CHAIN:
@@ -312,10 +441,69 @@ def report_status(device: Device, report: Report, *, now: datetime | None = None
         raise Conflict(f"The target is {current}; it cannot become {to}.")
 
 
+@dataclass(frozen=True)
+class _TargetRead:
+    """The report's locking read, as SQL plus what turns its row into a ``RolloutTarget``."""
+
+    sql: str
+    fields: list[str]
+    converters: list[tuple[list[Callable[..., Any]], Any]]
+
+
+@lru_cache(maxsize=4)
+def _target_read(alias: str) -> _TargetRead:
+    """The target (every column) and its image's version, locked; built once per process from the models.
+
+    The same rows as ``RolloutTarget.objects.select_for_update(of=("self",))
+    .select_related("rollout__image").filter(pk=…, tenant_id=…, device_id=…)``, without
+    compiling that queryset on every report: a report needs the target and the version
+    of its image, nothing else of the rollout or the image.
+    """
+    db = connections[alias]
+    quote = db.ops.quote_name
+    fields = list(RolloutTarget._meta.concrete_fields)
+    columns, converters = [], []
+    for field in fields:
+        columns.append(f"t.{quote(field.column)}")
+        col = field.get_col("t")
+        converters.append((db.ops.get_db_converters(col) + col.get_db_converters(db), col))
+    rollout_fk = RolloutTarget._meta.get_field("rollout").column
+    image_fk = Rollout._meta.get_field("image").column
+    sql = (
+        f"SELECT {', '.join(columns)}, i.{quote(FirmwareImage._meta.get_field('version').column)}"  # noqa: S608
+        f" FROM {quote(RolloutTarget._meta.db_table)} t"
+        f" INNER JOIN {quote(Rollout._meta.db_table)} r ON r.{quote(Rollout._meta.pk.column)} = t.{quote(rollout_fk)}"
+        f" INNER JOIN {quote(FirmwareImage._meta.db_table)} i"
+        f" ON i.{quote(FirmwareImage._meta.pk.column)} = r.{quote(image_fk)}"
+        f" WHERE t.{quote(RolloutTarget._meta.pk.column)} = %s"
+        f" AND t.{quote(RolloutTarget._meta.get_field('tenant').column)} = %s"
+        f" AND t.{quote(RolloutTarget._meta.get_field('device').column)} = %s"
+        " FOR UPDATE OF t"
+    )
+    return _TargetRead(sql=sql, fields=[field.attname for field in fields], converters=converters)
+
+
+def _locked_target(target_id: int, device: Device) -> tuple[RolloutTarget, str] | None:
+    """The device's target ``target_id``, row-locked, and its image's version; None if not this device's."""
+    alias = router.db_for_write(RolloutTarget)
+    read = _target_read(alias)
+    db = connections[alias]
+    rows = execute_prepared(db, "cot_report_target", read.sql, [target_id, device.tenant_id, device.pk])
+    if not rows:
+        return None
+    (row,) = rows
+    values = []
+    for value, (functions, expression) in zip(row[:-1], read.converters, strict=True):
+        for convert in functions:
+            value = convert(value, expression, db)
+        values.append(value)
+    return RolloutTarget.from_db(alias, read.fields, values), row[-1]
+
+
 def _move(target: RolloutTarget, to: str, now: datetime, **columns: Any) -> None:
     """One guarded move of this target; the row is locked, so it moves (the state was checked)."""
     columns = {name: value for name, value in columns.items() if not (name == "progress" and value is None)}
-    moved = move_targets(RolloutTarget.objects.filter(pk=target.pk), to, changed_at=now, **columns)
+    moved = move_target(target.pk, to, changed_at=now, **columns)
     if not moved:  # pragma: no cover - the row lock makes this impossible
         raise Conflict(f"The target is {target.status}; it cannot become {to}.")
     target.status = to
@@ -327,7 +515,12 @@ def _move(target: RolloutTarget, to: str, now: datetime, **columns: Any) -> None
 def _progress(target: RolloutTarget, report: Report, now: datetime) -> RolloutTarget:
     """The same state again: a progress figure at most (a duplicate changes nothing)."""
     if report.progress is not None and target.status in CHAIN and report.progress != target.progress:
-        RolloutTarget.objects.filter(pk=target.pk).update(progress=report.progress, changed_at=now)
+        execute_prepared(
+            connection,
+            "cot_target_progress",
+            f"UPDATE {TARGETS} SET progress = %s, changed_at = %s WHERE id = %s",  # noqa: S608 (the model's table)
+            [report.progress, now, target.pk],
+        )
         target.progress, target.changed_at = report.progress, now
     return target
 
@@ -343,12 +536,10 @@ def _advance(target: RolloutTarget, to: str, report: Report, now: datetime) -> R
     return target
 
 
-def _success(
-    device: Device, target: RolloutTarget, image: FirmwareImage, report: Report, now: datetime
-) -> RolloutTarget:
+def _success(device: Device, target: RolloutTarget, image_version: str, report: Report, now: datetime) -> RolloutTarget:
     current = target.status
     if current == Status.INSTALLING:
-        if report.version == image.version:
+        if report.version == image_version:
             _move(target, Status.SUCCEEDED, now, reported_version=report.version, progress=100, finished_at=now)
             record_firmware_version(device, report.version)
             _audit_outcome(device, target, {"version": report.version})

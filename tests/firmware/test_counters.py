@@ -72,3 +72,17 @@ def test_reconcile_repairs_drift_and_reports_the_waves(planned):
         == {first: {"pending": 2, "failed": 1}, last: {"pending": 7}}
     )
     assert RolloutCounter.objects.filter(wave_id=first).count() == 2
+
+
+def test_the_single_target_move_is_guarded_counted_and_sets_its_columns(planned):
+    first, last = wave_ids(planned)
+    target = RolloutTarget.objects.filter(wave_id=first).earliest("pk")
+    assert counters.move_target(target.pk, "offered", attempts=counters.Sql("attempts + 1"), error_code="") is True
+    assert counters.move_target(target.pk, "offered", attempts=counters.Sql("attempts + 1")) is False  # not again
+    assert counters.move_target(target.pk, "downloading", progress=None, error_code="x") is True
+    assert counters.move_target(target.pk, "succeeded") is False  # not from downloading
+    target.refresh_from_db()
+    assert (target.status, target.attempts, target.progress, target.error_code) == ("downloading", 1, None, "x")
+    assert counters.move_target(10**12, "offered") is False  # no such target: nothing moves, nothing counted
+    assert counters.counts([first, last]) == counters.recount([first, last])
+    assert counters.counts([first]) == {first: {"pending": 2, "downloading": 1}}
