@@ -137,14 +137,20 @@ def _instances(db: Any, alias: str, row: Any, parts: list[_Part]) -> list[Any]:
     """The model instances in ``row`` (one per part, in order), converted exactly as the ORM does."""
     instances, start = [], 0
     for part in parts:
-        values = []
-        for value, (functions, expression) in zip(row[start : start + len(part.fields)], part.converters, strict=True):
-            for convert in functions:
-                value = convert(value, expression, db)
-            values.append(value)
+        values = _converted(db, row[start : start + len(part.fields)], part.converters)
         instances.append(part.model.from_db(alias, part.fields, values))
         start += len(part.fields)
     return instances
+
+
+def _converted(db: Any, raw: Any, converters: list[Any]) -> list[Any]:
+    """A row's raw column values through each column's database converters, as the ORM applies them."""
+    values = []
+    for value, (functions, expression) in zip(raw, converters, strict=True):
+        for convert in functions:
+            value = convert(value, expression, db)
+        values.append(value)
+    return values
 
 
 @lru_cache(maxsize=4)
@@ -271,12 +277,7 @@ def _image_for(row: RolloutTarget, device: Device) -> tuple[FirmwareImage, bool]
     sql, fields, converters = _image_read(alias)
     db = connections[alias]
     ((*raw, fits),) = execute_prepared(db, "cot_offer_image", sql, [device.type_id, row.rollout.image_id])
-    values = []
-    for value, (functions, expression) in zip(raw, converters, strict=True):
-        for convert in functions:
-            value = convert(value, expression, db)
-        values.append(value)
-    image = FirmwareImage.from_db(alias, fields, values)
+    image = FirmwareImage.from_db(alias, fields, _converted(db, raw, converters))
     row.rollout.image = image
     return image, bool(fits)
 
@@ -492,12 +493,7 @@ def _locked_target(target_id: int, device: Device) -> tuple[RolloutTarget, str] 
     if not rows:
         return None
     (row,) = rows
-    values = []
-    for value, (functions, expression) in zip(row[:-1], read.converters, strict=True):
-        for convert in functions:
-            value = convert(value, expression, db)
-        values.append(value)
-    return RolloutTarget.from_db(alias, read.fields, values), row[-1]
+    return RolloutTarget.from_db(alias, read.fields, _converted(db, row[:-1], read.converters)), row[-1]
 
 
 def _move(target: RolloutTarget, to: str, now: datetime, **columns: Any) -> None:
