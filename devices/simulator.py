@@ -46,6 +46,34 @@ class DeviceApiError(Exception):
         self.body = body
 
 
+# A rate-limited device waits as told and tries again, as real firmware should; a few
+# times at most, and never long, so that a misconfigured limit shows in the log.
+RATE_LIMIT_RETRIES = 3
+RATE_LIMIT_MAX_WAIT = 10.0
+
+
+def send(request: urllib.request.Request, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    """Send one request; wait out a 429 (``Retry-After``) and resend; other 4xx/5xx raise ``DeviceApiError``."""
+    for attempt in range(RATE_LIMIT_RETRIES + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, dict(response.headers.items()), response.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            if exc.code == 429 and attempt < RATE_LIMIT_RETRIES:
+                time.sleep(min(RATE_LIMIT_MAX_WAIT, _seconds(exc.headers.get("Retry-After"))))
+                continue
+            raise DeviceApiError(exc.code, json.loads(body) if body.startswith(b"{") else body.decode()) from None
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _seconds(retry_after: str | None) -> float:
+    try:
+        return max(0.0, float(retry_after or 1))
+    except ValueError:  # an HTTP date: not what our server sends; a second will do
+        return 1.0
+
+
 def call(base_url: str, path: str, payload: Any = None, credential: str | None = None, method: str = "POST") -> Any:
     """One JSON request to ``/api/device/v1/<path>``; returns (status, body)."""
     data = json.dumps(payload).encode() if payload is not None else None
@@ -56,12 +84,8 @@ def call(base_url: str, path: str, payload: Any = None, credential: str | None =
     request.add_header("User-Agent", USER_AGENT)
     if credential:
         request.add_header("Authorization", f"Bearer {credential}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        body = exc.read()
-        raise DeviceApiError(exc.code, json.loads(body) if body.startswith(b"{") else body.decode()) from None
+    status, _, body = send(request, timeout=10)
+    return status, json.loads(body or b"{}")
 
 
 def fetch(
@@ -77,12 +101,7 @@ def fetch(
         request.add_header("Authorization", f"Bearer {credential}")
     for name, value in (headers or {}).items():
         request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, dict(response.headers.items()), response.read()
-    except urllib.error.HTTPError as exc:
-        body = exc.read()
-        raise DeviceApiError(exc.code, json.loads(body) if body.startswith(b"{") else body.decode()) from None
+    return send(request, timeout=30)
 
 
 class TrustedKeys:

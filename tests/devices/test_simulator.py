@@ -8,6 +8,7 @@ from devices.models import Alarm, Device, Measurement, Operation
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_create_operation
 from devices.simulator import CredentialStore, run
+from tenants.models import Tenant
 from tenants.services import do_update_tenant_policy
 from tests.factories import make_tenant, make_user
 
@@ -70,3 +71,26 @@ def test_simulator_waits_while_registration_is_pending(live_server, tmp_path: Pa
     )
     assert totals["measurements"] == 0
     assert any("pending" in line for line in lines)
+
+
+def test_a_rate_limited_simulator_waits_as_told_and_sends_again(live_server, tmp_path: Path):
+    tenant = make_tenant("slowco")
+    do_update_tenant_policy(tenant, {"auto_accept_registrations": True})
+    do_create_registration(external_id="SIM-0001", registration_token=TOKEN, actor=None, tenant=tenant)
+    # One request a second: a round's second request (operations) meets a 429 with Retry-After.
+    Tenant.objects.filter(pk=tenant.pk).update(rate_limits={"device": {"second": "1/s", "minute": "600/min"}})
+    lines: list[str] = []
+    totals = run(
+        base_url=live_server.url,
+        tenant="slowco",
+        external_ids=["SIM-0001"],
+        token=TOKEN,
+        interval=0,
+        duration=None,
+        store=CredentialStore(tmp_path / "credentials.json"),
+        log=lines.append,
+        rounds=2,
+    )
+    assert totals["measurements"] == 4, lines
+    assert not any("429" in line for line in lines), lines
+    assert Measurement.objects.filter(tenant_id=tenant.pk).count() == 4
