@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bench.core import GUNICORN_THREADS, GUNICORN_WORKERS, ROUNDS, VAR, Row, in_rounds, load, log, warm_up
@@ -85,9 +85,16 @@ def _slices(items: list[tuple[int, int]], parts: int) -> list[list[tuple[int, in
 
 
 def _exact(rollout: Rollout) -> bool:
-    """The sharded counters say what a recount of the targets says, for every wave."""
-    wave_ids = list(RolloutWave.objects.filter(rollout=rollout).values_list("pk", flat=True))
-    return counters.counts(wave_ids) == counters.recount(wave_ids)
+    """The sharded counters say what a recount of the targets says, for every wave.
+
+    Both are read from one snapshot: gunicorn may still be finishing requests wrk gave
+    up on, and a report that commits between two separate reads would look like drift.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        wave_ids = list(RolloutWave.objects.filter(rollout=rollout).values_list("pk", flat=True))
+        return counters.counts(wave_ids) == counters.recount(wave_ids)
 
 
 def _targets(wave: RolloutWave) -> list[tuple[int, int]]:

@@ -3,9 +3,16 @@
 Every change of a target's state goes through ``move_targets``: one statement locks the
 rows that may make the move (their current state is a source of ``to`` in
 ``firmware.states.TARGET``), updates them and adds the deltas to ``RolloutCounter`` on
-one shard chosen at random, so concurrent device reports of one wave spread over
-``RolloutCounter.SHARDS`` rows instead of queueing on one. The same statement serves one
-device's report and a set-based move of a million targets (cancel, skip, retry).
+one shard, so concurrent device reports of one wave spread over ``RolloutCounter.SHARDS``
+rows instead of queueing on one. The same statement serves one device's report and a
+set-based move of a million targets (cancel, skip, retry).
+
+Counter rows stay locked until the transaction ends, so every statement takes them in
+one order, the wave and then the state's place in ``RolloutTarget.Status`` (the order a
+target moves in), and the moves of one target always use the same shard (its id modulo
+the shard count). A report that moves its target several steps in one transaction
+therefore takes its rows in that same order, and two such reports cannot deadlock, as
+they did when each step drew a shard at random.
 
 A move that finds no row in a source state changes nothing: a duplicate or late report
 is answered from the row as it is. ``reconcile`` recounts waves from their targets and
@@ -19,6 +26,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +39,8 @@ from firmware.states import TARGET, sources_of
 
 TARGETS = connection.ops.quote_name(RolloutTarget._meta.db_table)
 COUNTERS = connection.ops.quote_name(RolloutCounter._meta.db_table)
+# The lock order of counter rows within a wave: the states as the model declares them.
+STATE_ORDER = "ARRAY[{}]::varchar[]".format(", ".join(f"'{state}'" for state in RolloutTarget.Status.values))
 # Serializes reconciliations (two recounts of one wave at once would each delete the other's rows).
 RECONCILE_LOCK = 0x636F7452  # "cotR"
 
@@ -109,9 +119,12 @@ def move_targets_per_rollout(
             SELECT tenant_id, wave_id, old_status, count(*) AS n FROM moved GROUP BY tenant_id, wave_id, old_status
         ), bumped AS (
             INSERT INTO {COUNTERS} (tenant_id, wave_id, shard, status, devices)
-            SELECT tenant_id, wave_id, %s, old_status, -n FROM counted
-            UNION ALL
-            SELECT tenant_id, wave_id, %s, %s, sum(n) FROM counted GROUP BY tenant_id, wave_id
+            SELECT * FROM (
+                SELECT tenant_id, wave_id, %s, old_status, -n FROM counted
+                UNION ALL
+                SELECT tenant_id, wave_id, %s, %s, sum(n) FROM counted GROUP BY tenant_id, wave_id
+            ) AS delta (tenant_id, wave_id, shard, status, devices)
+            ORDER BY wave_id, array_position({STATE_ORDER}, status::varchar)
             ON CONFLICT (wave_id, shard, status) DO UPDATE SET devices = {COUNTERS}.devices + EXCLUDED.devices
             RETURNING 1
         )
@@ -122,6 +135,23 @@ def move_targets_per_rollout(
     with connection.cursor() as cursor:
         cursor.execute(sql, ordered)
         return {(tenant, rollout): int(n) for tenant, rollout, n in cursor.fetchall()}
+
+
+# The counter deltas of a one-target move (the CTE ``moved`` returns its old state, wave and
+# tenant): -1 for the old state, +1 for the new, on one shard, taken in the lock order.
+# The parameters: the shard twice, then the new state. The casts are for prepared
+# statements, which infer parameter types from context, and a UNION's select list gives none.
+ONE_BUMPED = f"""bumped AS (
+            INSERT INTO {COUNTERS} (tenant_id, wave_id, shard, status, devices)
+            SELECT * FROM (
+                SELECT tenant_id, wave_id, %s::integer, old_status, -1 FROM moved
+                UNION ALL
+                SELECT tenant_id, wave_id, %s::integer, %s::varchar, 1 FROM moved
+            ) AS delta (tenant_id, wave_id, shard, status, devices)
+            ORDER BY array_position({STATE_ORDER}, status::varchar)
+            ON CONFLICT (wave_id, shard, status) DO UPDATE SET devices = {COUNTERS}.devices + EXCLUDED.devices
+            RETURNING 1
+        )"""  # noqa: S608 (table names come from the models; values are parameters)
 
 
 def move_target(target_id: int, to: str, **columns: Any) -> bool:
@@ -138,11 +168,16 @@ def move_target(target_id: int, to: str, **columns: Any) -> bool:
     params: list[Any] = [target_id, sorted(sources_of(TARGET, to)), to]
     params += [value for value in columns.values() if not isinstance(value, Sql)]
     assert len(params) == values
-    shard = random.randrange(RolloutCounter.SHARDS)  # noqa: S311 (spreading writes, not a secret)
+    shard = shard_of(target_id)
     params += [shard, shard, to]
     name = "cot_move_target_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:16]
     rows = execute_prepared(connection, name, sql, params)
     return bool(rows and rows[0][0])
+
+
+def shard_of(target_id: int) -> int:
+    """The counter shard of one target's moves: always the same one (see the module's note on lock order)."""
+    return target_id % RolloutCounter.SHARDS
 
 
 @lru_cache(maxsize=64)
@@ -150,8 +185,6 @@ def _single_move(to: str, columns: tuple[tuple[str, str | None], ...]) -> tuple[
     """The SQL of ``move_target`` for these columns (name, and the ``Sql`` text or None for a parameter).
 
     Returns the text and the number of parameters before the counter's (id, sources, state, values).
-    The counter columns are cast: a prepared statement infers parameter types from their
-    context, and a UNION's select list gives it none.
     """
     assignments = ["status = %s"]
     count = 3
@@ -174,17 +207,50 @@ def _single_move(to: str, columns: tuple[tuple[str, str | None], ...]) -> tuple[
             UPDATE {TARGETS} AS target SET {", ".join(assignments)}
             FROM old WHERE target.id = old.id
             RETURNING old.status AS old_status, old.wave_id, old.tenant_id
-        ), bumped AS (
-            INSERT INTO {COUNTERS} (tenant_id, wave_id, shard, status, devices)
-            SELECT tenant_id, wave_id, %s::integer, old_status, -1 FROM moved
-            UNION ALL
-            SELECT tenant_id, wave_id, %s::integer, %s::varchar, 1 FROM moved
-            ON CONFLICT (wave_id, shard, status) DO UPDATE SET devices = {COUNTERS}.devices + EXCLUDED.devices
-            RETURNING 1
-        )
+        ), {ONE_BUMPED}
         SELECT count(*) FROM moved
     """  # noqa: S608 (table and column names come from the models; values are parameters)
     return sql, count
+
+
+def advance_owned(
+    target_id: int, owner: tuple[int, int], source: str, to: str, *, now: datetime, progress: int | None
+) -> tuple[int | None, str] | None:
+    """Move the device's target ``target_id`` one step, ``source`` → ``to``, in one statement; its row, or None.
+
+    A device's progress report is nearly always the step after the last one; this is
+    that report's whole write (ownership check, guarded move, counter deltas), so it
+    needs no transaction of its own and one round trip instead of four. None when the
+    target is not this device's or not in ``source``: the caller then takes the general
+    path, which locks, reads and decides. ``owner`` is the device's ``(tenant id, device
+    id)``; ``now`` sets changed_at (and started_at, where the timeout counts from, unless
+    set); a ``progress`` of None keeps the current figure. The row is ``(progress,
+    error_code)`` after the move.
+    """
+    assert source in sources_of(TARGET, to), (source, to)
+    shard = shard_of(target_id)
+    params = [target_id, *owner, source, to, now, now, progress, shard, shard, to]
+    rows = execute_prepared(connection, "cot_advance_owned_target", _ADVANCE_OWNED, params)
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+_ADVANCE_OWNED = f"""
+    WITH old AS (
+        SELECT candidate.id, candidate.status, candidate.wave_id, candidate.tenant_id
+        FROM {TARGETS} AS candidate
+        WHERE candidate.id = %s AND candidate.tenant_id = %s AND candidate.device_id = %s
+          AND candidate.status = %s::varchar
+        FOR UPDATE OF candidate
+    ), moved AS (
+        UPDATE {TARGETS} AS target
+        SET status = %s::varchar, changed_at = %s::timestamptz,
+            started_at = COALESCE(target.started_at, %s::timestamptz),
+            progress = COALESCE(%s::smallint, target.progress)
+        FROM old WHERE target.id = old.id
+        RETURNING old.status AS old_status, old.wave_id, old.tenant_id, target.progress, target.error_code
+    ), {ONE_BUMPED}
+    SELECT progress, error_code FROM moved
+"""  # noqa: S608 (table and column names come from the models; values are parameters)
 
 
 def add_planned(tenant_id: int, planned: Mapping[int, int]) -> None:

@@ -24,6 +24,7 @@ from firmware import selectors, storage
 from firmware.models import FirmwareImage, RolloutTarget, SigningKey
 from firmware.services.device_updates import (
     REPORTABLE,
+    Answer,
     NoOffer,
     NotFound,
     Report,
@@ -139,12 +140,12 @@ def parse_report(payload: Any) -> Report:
     return Report(target_id=target, status=status, progress=progress, error_code=error_code, version=version)
 
 
-def status_body(target: RolloutTarget) -> dict[str, Any]:
+def status_body(answer: Answer) -> dict[str, Any]:
     return {
-        "target": target.pk,
-        "status": target.status,
-        "progress": target.progress,
-        "error_code": target.error_code,
+        "target": answer.target,
+        "status": answer.status,
+        "progress": answer.progress,
+        "error_code": answer.error_code,
     }
 
 
@@ -153,12 +154,12 @@ def report(request: HttpRequest, device: Device, payload: Any) -> HttpResponseBa
     """``{"target", "status", "progress"?, "error_code"?, "version"?}`` → the target's state afterwards."""
     parsed = parse_report(payload)
     try:
-        target = report_status(device, parsed)
+        answer = report_status(device, parsed)
     except NotFound:
         return _error(404, "No such firmware target for this device.")
     except Conflict as exc:
         return _error(409, " ".join(exc.messages))
-    return JsonResponse(status_body(target))
+    return JsonResponse(status_body(answer))
 
 
 @device_endpoint("GET")

@@ -51,7 +51,7 @@ from cot.exceptions import Conflict
 from cot.prepared import execute_prepared
 from devices.models import Device
 from devices.services.registry import record_firmware_version
-from firmware.counters import Sql, move_target
+from firmware.counters import Sql, advance_owned, move_target
 from firmware.models import FirmwareImage, FirmwareImageType, Rollout, RolloutTarget, RolloutWave
 from firmware.states import TARGET, can_move
 from firmware.windows import window_at
@@ -406,17 +406,40 @@ class Report:
     version: str = ""
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a report is answered with: the target's state after it."""
+
+    target: int
+    status: str
+    progress: int | None
+    error_code: str
+
+    @classmethod
+    def of(cls, target: RolloutTarget) -> Answer:
+        """The answer for a target as it is."""
+        return cls(target=target.pk, status=target.status, progress=target.progress, error_code=target.error_code)
+
+
 class NotFound(Exception):
     """No such target for this device (the same answer for another device's or tenant's)."""
 
 
-def report_status(device: Device, report: Report, *, now: datetime | None = None) -> RolloutTarget:
-    """Apply ``report`` to the device's target; the target as it is afterwards.
+def report_status(device: Device, report: Report, *, now: datetime | None = None) -> Answer:
+    """Apply ``report`` to the device's target; the target's state afterwards.
 
     Raises ``NotFound`` for a target that is not this device's, ``Conflict`` for a report
     that contradicts the target's state.
     """
     now = now or timezone.now()
+    stepped = _next_step(device, report, now)
+    if stepped is not None:
+        return stepped
+    return Answer.of(_report_in_general(device, report, now))
+
+
+def _report_in_general(device: Device, report: Report, now: datetime) -> RolloutTarget:
+    """Any report, decided with the target's row locked."""
     with transaction.atomic():
         locked = _locked_target(report.target_id, device)
         if locked is None:
@@ -440,6 +463,28 @@ def report_status(device: Device, report: Report, *, now: datetime | None = None
         if current in (Status.TIMED_OUT, Status.CANCELED, Status.PENDING, Status.FAILED):
             return target  # the server decided first, or an earlier attempt's late word: nothing to change
         raise Conflict(f"The target is {current}; it cannot become {to}.")
+
+
+def _next_step(device: Device, report: Report, now: datetime) -> Answer | None:
+    """The common report, the step right after the target's current one, as one statement; None if it is not that.
+
+    What ``_advance`` does for a single step (the same columns, the same guarded and
+    counted move), without the transaction, the locked read and the model instance: a
+    device reports each step, so most reports are this. Anything else (a step skipped,
+    a repeat, a failure, success, another device's target) finds no row in the step
+    before and goes the general way, which decides with the row locked.
+    """
+    rank = CHAIN.get(report.status, 0)
+    if rank == 0:
+        return None
+    progress = report.progress
+    if report.status == Status.DOWNLOADED and progress is None:
+        progress = 100
+    owner = (device.tenant_id, device.pk)
+    moved = advance_owned(report.target_id, owner, list(CHAIN)[rank - 1], report.status, now=now, progress=progress)
+    if moved is None:
+        return None
+    return Answer(target=report.target_id, status=report.status, progress=moved[0], error_code=moved[1])
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,27 @@ def test_the_single_target_move_is_guarded_counted_and_sets_its_columns(planned)
     assert counters.move_target(10**12, "offered") is False  # no such target: nothing moves, nothing counted
     assert counters.counts([first, last]) == counters.recount([first, last])
     assert counters.counts([first]) == {first: {"pending": 2, "downloading": 1}}
+
+
+def _counter_rows(wave_id: int) -> dict[tuple[int, str], int]:
+    return {
+        (shard, status): devices
+        for shard, status, devices in RolloutCounter.objects.filter(wave_id=wave_id).values_list(
+            "shard", "status", "devices"
+        )
+    }
+
+
+def test_every_move_of_one_target_counts_on_that_targets_own_shard(planned):
+    # A report may move its target several steps in one transaction; were each step on a
+    # shard of its own (drawn at random), two such reports could lock the same counter rows
+    # in opposite orders and deadlock (the status benchmark met it as a 500).
+    first, last = wave_ids(planned)
+    for target in RolloutTarget.objects.filter(rollout=planned).order_by("pk")[:6]:
+        before = _counter_rows(target.wave_id)
+        for state in ("offered", "downloading", "downloaded", "verified"):
+            assert counters.move_target(target.pk, state) is True
+        after = _counter_rows(target.wave_id)
+        changed = {key for key in before.keys() | after.keys() if before.get(key, 0) != after.get(key, 0)}
+        assert {shard for shard, _ in changed} == {target.pk % RolloutCounter.SHARDS}, changed
+    assert counters.counts([first, last]) == counters.recount([first, last])

@@ -8,7 +8,7 @@ import pytest
 
 from devices.models import DeviceType
 from firmware.models import RolloutTarget
-from firmware.services.device_updates import OFFER_LOCK, Report, next_offer, report_status
+from firmware.services.device_updates import OFFER_LOCK, Answer, Report, next_offer, report_status
 from tests.firmware.updates import device_of, running, signed_image
 from tests.support.races import race
 
@@ -46,5 +46,5 @@ def test_a_report_racing_a_cancel_answers_the_cancel(acme: Any, acme_admin: Any,
         [("UPDATE firmware_rollouttarget SET status = 'canceled' WHERE id = %s", [target.pk])],
         lambda: report_status(device, Report(target_id=target.pk, status="downloading")),
     )
-    assert isinstance(outcome, RolloutTarget) and outcome.status == "canceled"
+    assert isinstance(outcome, Answer) and outcome.status == "canceled"
     assert RolloutTarget.objects.get(rollout=rollout, device=device).status == "canceled"
