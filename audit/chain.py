@@ -12,6 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from cot.prepared import execute_prepared
+
 GENESIS_HASH = "0" * 64
 # Fields covered by the chain. Adding one later needs a chain version; never remove one.
 CHAINED_FIELDS = (
@@ -61,8 +63,8 @@ def entry_digest(entry: Any) -> str:
 
 def lock_chain(tenant_id: int | None) -> None:
     """Serialise appends to one tenant's chain until the surrounding transaction ends."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x617564, tenant_id or 0])
+    lock = "SELECT pg_advisory_xact_lock(%s, %s)"
+    execute_prepared(connection, "cot_audit_lock_chain", lock, [0x617564, tenant_id or 0])
 
 
 def verify_chain(entries: Any) -> tuple[Any, str] | None:

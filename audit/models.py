@@ -11,10 +11,11 @@ from typing import Any
 from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import connection, models, transaction
 
 from audit.chain import GENESIS_HASH, entry_digest, lock_chain
 from audit.context import ActorKind, current_actor, current_context
+from cot.prepared import execute_prepared
 from tenants.querysets import TenantQuerySet
 
 
@@ -98,14 +99,11 @@ class AuditEntry(AbstractLogEntry):
             raise ValueError("Audit entries are append-only.")
         self._fill_from_context()
         self.object_pk = str(self.object_pk)  # auditlog passes ints; the database returns text
-        with transaction.atomic(using=kwargs.get("using")):
+        # No savepoint: an entry that cannot be written must undo the change it describes,
+        # so its error ends the caller's transaction too (and two round trips are saved).
+        with transaction.atomic(savepoint=False):
             lock_chain(self.tenant_id)
-            # Both index columns in the ORDER BY: after "tenant_id IS NULL" (the platform chain)
-            # PostgreSQL would otherwise sort the whole chain instead of reading the index backwards.
-            chain = AuditEntry.objects.filter(tenant=self.tenant_id).order_by("-tenant_id", "-seq")
-            last = chain.only("seq", "entry_hash").first()
-            self.seq = last.seq + 1 if last else 1
-            self.prev_hash = last.entry_hash if last else GENESIS_HASH
+            self.seq, self.prev_hash = _chain_head(self.tenant_id)
             self.entry_hash = entry_digest(self)
             super().save(*args, **kwargs)
 
@@ -126,3 +124,27 @@ class AuditEntry(AbstractLogEntry):
         if ctx is not None:
             self.remote_addr = self.remote_addr or ctx.source
             self.cid = self.cid or ctx.request_id
+
+
+_TABLE = connection.ops.quote_name(AuditEntry._meta.db_table)
+# Both index columns in the ORDER BY: after "tenant_id IS NULL" (the platform chain)
+# PostgreSQL would otherwise sort the whole chain instead of reading the index backwards.
+_HEAD = "SELECT seq, entry_hash FROM {table} WHERE {chain} ORDER BY tenant_id DESC, seq DESC LIMIT 1"
+_TENANT_HEAD = _HEAD.format(table=_TABLE, chain="tenant_id = %s")
+_PLATFORM_HEAD = _HEAD.format(table=_TABLE, chain="tenant_id IS NULL")
+
+
+def _chain_head(tenant_id: int | None) -> tuple[int, str]:
+    """The next entry's position in the tenant's chain and the hash it links to.
+
+    A prepared statement: the table's many indexes make planning this one-row read cost
+    more than running it, on every entry appended.
+    """
+    if tenant_id is None:
+        rows = execute_prepared(connection, "cot_audit_platform_head", _PLATFORM_HEAD, [])
+    else:
+        rows = execute_prepared(connection, "cot_audit_tenant_head", _TENANT_HEAD, [tenant_id])
+    if not rows:
+        return 1, GENESIS_HASH
+    seq, entry_hash = rows[0]
+    return seq + 1, entry_hash

@@ -22,7 +22,8 @@ _PREPARED: dict[str, weakref.WeakSet[Any]] = {}
 def _statements(name: str, sql: str, arity: int) -> tuple[str, str]:
     first, *rest = sql.split("%s")
     numbered = first + "".join(f"${number}{part}" for number, part in enumerate(rest, start=1))
-    return f"PREPARE {name} AS {numbered}", f"EXECUTE {name}({', '.join(['%s'] * arity)})"
+    arguments = f"({', '.join(['%s'] * arity)})" if arity else ""  # "EXECUTE name()" is a syntax error
+    return f"PREPARE {name} AS {numbered}", f"EXECUTE {name}{arguments}"
 
 
 def execute_prepared(connection: BaseDatabaseWrapper, name: str, sql: str, params: list[Any]) -> Any:

@@ -6,13 +6,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
 import audit
 from cot.db_routers import TELEMETRY_ALIAS
 from cot.exceptions import Conflict
+from cot.prepared import execute_prepared
 from cot.updates import save_changes
 from devices.device_api.validation import attributes_problem
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
@@ -130,9 +131,17 @@ def record_firmware_version(device: Device, version: str) -> bool:
     UPDATE of one column, none when nothing changed; the firmware app audits the update
     that caused it, so no per-report history is written here.
     """
-    changed = Device.objects.filter(pk=device.pk).exclude(firmware_version=version).update(firmware_version=version)
+    params = [version, device.pk, version]
+    rows = execute_prepared(connection, "cot_record_firmware_version", _RECORD_FIRMWARE_VERSION, params)
     device.firmware_version = version
-    return bool(changed)
+    return bool(rows)
+
+
+# A prepared statement: a firmware update's success report runs it, many a second in a rollout.
+_RECORD_FIRMWARE_VERSION = f"""
+    UPDATE {connection.ops.quote_name(Device._meta.db_table)} SET firmware_version = %s::varchar
+    WHERE id = %s AND firmware_version IS DISTINCT FROM %s::varchar RETURNING 1
+"""  # noqa: S608 (the table name comes from the model; values are parameters)
 
 
 def _may_place_in(actor: User, group: DeviceGroup | None) -> bool:

@@ -38,3 +38,10 @@ def test_prepared_statements_survive_a_new_connection():
     assert execute_prepared(connection, "cot_test_add", "SELECT %s::int + %s::int", [4, 5]) == [(9,)]
     connection.close()  # a reconnect loses the session's prepared statements
     assert execute_prepared(connection, "cot_test_add", "SELECT %s::int + %s::int", [1, 1]) == [(2,)]
+
+
+@pytest.mark.django_db
+def test_a_prepared_statement_may_take_no_parameters():
+    from cot.prepared import execute_prepared
+
+    assert execute_prepared(connections["default"], "cot_test_constant", "SELECT 42", []) == [(42,)]
