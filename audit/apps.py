@@ -14,3 +14,8 @@ class AuditConfig(AppConfig):
         from audit.api.routes import register_routes
 
         register_routes()
+        from audit.models import AuditEntry
+        from cot.database.roles import limit
+
+        # Append-only for the application's own database role: no UPDATE, DELETE or TRUNCATE.
+        limit(AuditEntry._meta.db_table, ("SELECT", "INSERT"))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.db import connection
+from django.db import connection, connections
 
+from cot.database.roles import as_owner
 from devices.models import Device, DeviceGroup
 from devices.services import do_create_device_group, do_set_device_group_rights
 from devices.services.registration import device_register, do_accept_registrations, do_create_registration
@@ -116,9 +117,18 @@ def insert_devices(tenant: Tenant, group_ids: list[int], type_ids: list[int], fi
             },
         )
         inserted = cursor.rowcount
-        cursor.execute("VACUUM ANALYZE devices_device")
-        cursor.execute("CHECKPOINT")
+    maintain("default", "VACUUM ANALYZE devices_device", "CHECKPOINT")
     return inserted
+
+
+def maintain(alias: str, *statements: str) -> None:
+    """Table maintenance the application's role may not do (VACUUM, TRUNCATE, CHECKPOINT), as the owner.
+
+    scripts/bench.sh lets its owner role run CHECKPOINT (``pg_checkpoint``).
+    """
+    with as_owner(alias), connections[alias].cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:

@@ -36,7 +36,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bench.core import GUNICORN_THREADS, GUNICORN_WORKERS, ROUNDS, VAR, Row, in_rounds, load, log, warm_up
-from bench.data import write_lines
+from bench.data import maintain, write_lines
 from bench.rollouts import IMAGE_VERSION, fleet_of_one_type, planned_rollout, released_image
 from devices.models import Device
 from firmware import counters
@@ -75,7 +75,7 @@ def _issue_credentials(tenant: Tenant) -> dict[int, str]:
             """,
             [ids, [secret_digest(s) for s in secrets], [shown_prefix(s) for s in secrets]],
         )
-        cursor.execute("VACUUM ANALYZE devices_device")
+    maintain("default", "VACUUM ANALYZE devices_device")
     return dict(zip(ids, secrets, strict=True))
 
 

@@ -22,7 +22,7 @@ from psycopg2.extensions import make_dsn
 
 from bench import copyload
 from bench.core import GUNICORN_THREADS, GUNICORN_WORKERS, SECONDS, VAR, Row, in_rounds, load, log, warm_up
-from bench.data import bench_tenant, registered_devices, write_lines
+from bench.data import bench_tenant, maintain, registered_devices, write_lines
 from devices.device_api import store
 from devices.models import Device, Measurement
 
@@ -89,10 +89,7 @@ def _telemetry_dsn() -> str:
 
 def empty_measurements() -> None:
     """Start each phase from an empty table and a fresh checkpoint, so neither pays for the other."""
-    with connections["telemetry"].cursor() as cursor:
-        cursor.execute("TRUNCATE devices_measurement")
-        cursor.execute("CHECKPOINT")
-    connections["telemetry"].close()
+    maintain("telemetry", "TRUNCATE devices_measurement", "CHECKPOINT")
 
 
 def stored_rows() -> int:

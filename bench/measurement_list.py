@@ -13,7 +13,15 @@ from __future__ import annotations
 from django.db import connections
 
 from bench.core import VAR, Row, get_json, log, p95_in_rounds, scaling_row
-from bench.data import bench_tenant, grant_view_change, groups_and_types, insert_devices, user_with_token, write_lines
+from bench.data import (
+    bench_tenant,
+    grant_view_change,
+    groups_and_types,
+    insert_devices,
+    maintain,
+    user_with_token,
+    write_lines,
+)
 from cot.db_routers import TELEMETRY_ALIAS
 from devices.models import Device
 from tenants.models import Role
@@ -37,8 +45,7 @@ def _insert_measurements(tenant_id: int, device_ids: list[int], first: int, last
             _INSERT_MEASUREMENTS,
             {"tenant": tenant_id, "devices": device_ids, "device_count": len(device_ids), "first": first, "last": last},
         )
-        cursor.execute("VACUUM ANALYZE devices_measurement")
-        cursor.execute("CHECKPOINT")
+    maintain(TELEMETRY_ALIAS, "VACUUM ANALYZE devices_measurement", "CHECKPOINT")
 
 
 def _check_page(path: str, token: str, devices: set[int]) -> None:

@@ -26,7 +26,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from bench.core import ROUNDS, Row, in_rounds, log
-from bench.data import bench_tenant, groups_and_types, insert_devices
+from bench.data import bench_tenant, groups_and_types, insert_devices, maintain
 from devices.models import Device, DeviceType
 from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutWave
 from firmware.services import (
@@ -82,8 +82,7 @@ def grow(tenant: Tenant, type_id: int, have: int, want: int) -> None:
             "UPDATE devices_device SET type_id = %s WHERE tenant_id = %s AND type_id IS DISTINCT FROM %s",
             [type_id, tenant.pk, type_id],
         )
-        cursor.execute("VACUUM ANALYZE devices_device")
-        cursor.execute("CHECKPOINT")
+    maintain("default", "VACUUM ANALYZE devices_device", "CHECKPOINT")
 
 
 def planned_rollout(
@@ -101,8 +100,7 @@ def planned_rollout(
 
 
 def _truncate_targets() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {RolloutTarget._meta.db_table}")
+    maintain("default", f"TRUNCATE {RolloutTarget._meta.db_table}")
 
 
 def _plan(tenant: Tenant, image: FirmwareImage, size: int, number: int) -> tuple[float, Rollout]:

@@ -1,5 +1,7 @@
 """Start-up guard for ``COT_ENV=production``: refuse settings that are only safe on a laptop."""
 
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 MIN_SECRET_KEY_LENGTH = 50
@@ -33,6 +35,8 @@ def enforce_production_settings(
     development_secret_key: str,
     token_hash_key: str,
     audit_chain_key: str,
+    databases: dict[str, dict[str, Any]],
+    migration_databases: dict[str, dict[str, Any]],
 ) -> None:
     """Raise ``ImproperlyConfigured`` naming every problem at once, so one restart fixes them all.
 
@@ -57,5 +61,11 @@ def enforce_production_settings(
         problems.append("COT_TOKEN_HASH_KEY and COT_AUDIT_CHAIN_KEY are the same key (give each its own)")
     if not allowed_hosts:
         problems.append("ALLOWED_HOSTS is empty")
+    problems += [
+        f"{name} names the same role as the application's ({databases[alias].get('USER')}): "
+        "migrations must run as the owner role, and the application must not own the tables"
+        for alias, name in (("default", "MIGRATION_DATABASE_URL"), ("telemetry", "TELEMETRY_MIGRATION_DATABASE_URL"))
+        if migration_databases[alias].get("USER") == databases[alias].get("USER")
+    ]
     if problems:
         raise ImproperlyConfigured("COT_ENV=production refuses to start: " + "; ".join(problems) + ".")

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "auditlog",
     "axes",
+    # migrate and flush as the schema's owner role, the application's privileges after migrate
+    "cot.database",
     "tenants",
     "devices",
     "firmware",
@@ -98,9 +100,21 @@ TEMPLATES = [
     },
 ]
 
+# The application's role (no table of its own, no superuser; see cot/database/roles.py)
+# and the owner's, which runs migrations. A deployment that names no owner runs them as
+# the application, as before the split; production refuses that.
 DATABASES = {
-    "default": env.db("DATABASE_URL", default="postgres://cot@127.0.0.1:54320/cot"),
-    "telemetry": env.db("TELEMETRY_DATABASE_URL", default="postgres://cot@127.0.0.1:54320/cot_telemetry"),
+    "default": env.db("DATABASE_URL", default="postgres://cot_app@127.0.0.1:54320/cot"),
+    "telemetry": env.db("TELEMETRY_DATABASE_URL", default="postgres://cot_app@127.0.0.1:54320/cot_telemetry"),
+}
+MIGRATION_DATABASES = {
+    "default": env.db(
+        "MIGRATION_DATABASE_URL", default=env.str("DATABASE_URL", default="postgres://cot_owner@127.0.0.1:54320/cot")
+    ),
+    "telemetry": env.db(
+        "TELEMETRY_MIGRATION_DATABASE_URL",
+        default=env.str("TELEMETRY_DATABASE_URL", default="postgres://cot_owner@127.0.0.1:54320/cot_telemetry"),
+    ),
 }
 # Health checks would cost a round trip per database per request; without them the first
 # request after a database restart fails once and its connection is replaced.
@@ -364,4 +378,6 @@ if PRODUCTION:
         development_secret_key=DEVELOPMENT_SECRET_KEY,
         token_hash_key=TOKEN_HASH_KEY,
         audit_chain_key=AUDIT_CHAIN_KEY,
+        databases=DATABASES,
+        migration_databases=MIGRATION_DATABASES,
     )

@@ -37,12 +37,13 @@ mkdir -p "$TMP"
 start_postgres "$TMP/pg" "$PG_PORT"
 start_redis "$TMP/redis" "$REDIS_PORT"
 create_databases "$PG_PORT"
+# The benchmarks settle tables between phases as the owner role (bench/data.py, maintain).
+"$(pg_bindir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U cot -d postgres -q -c "GRANT pg_checkpoint TO cot_owner"
 
 # Always our own servers, whatever the calling shell points at. For what-if runs, the
 # COT_BENCH_*_QUERY variables append connection settings (django-environ URL query),
 # e.g. COT_BENCH_TELEMETRY_QUERY='options=-c%20synchronous_commit%3Doff'.
-export DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot${COT_BENCH_DATABASE_QUERY:+?$COT_BENCH_DATABASE_QUERY}"
-export TELEMETRY_DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot_telemetry${COT_BENCH_TELEMETRY_QUERY:+?$COT_BENCH_TELEMETRY_QUERY}"
+database_urls "$PG_PORT" "${COT_BENCH_DATABASE_QUERY:-}" "${COT_BENCH_TELEMETRY_QUERY:-}"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CELERY_BROKER_URL="$REDIS_URL"
 export COT_ENV=development DEBUG=false LOG_LEVEL=WARNING DJANGO_SETTINGS_MODULE=cot.settings

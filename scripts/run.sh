@@ -23,8 +23,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
   start_postgres "$ROOT/var/pg" "$PG_PORT"
   STARTED_PG=1
   create_databases "$PG_PORT"
-  export DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot"
-  export TELEMETRY_DATABASE_URL="${TELEMETRY_DATABASE_URL:-postgres://cot@127.0.0.1:$PG_PORT/cot_telemetry}"
+  database_urls "$PG_PORT"
 fi
 if [ -z "${REDIS_URL:-}" ]; then
   start_redis "$ROOT/var/redis" "$REDIS_PORT" persist

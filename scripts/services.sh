@@ -233,19 +233,87 @@ remove_relocated_postgres() {
   done < <(find "$ROOT/var" -type l -print0)
 }
 
-# create_database PORT NAME: create NAME if missing.
+# create_roles PORT: the two roles cot connects as (docs/operations.md, "Database roles"):
+# cot_owner owns the databases and tables and runs the migrations; cot_app is the
+# application's, with no table of its own, no superuser and no BYPASSRLS. Trust auth on
+# loopback, so neither has a password here. Idempotent.
+create_roles() {
+  "$(pg_bindir)/psql" -h 127.0.0.1 -p "$1" -U cot -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cot_owner') THEN
+    CREATE ROLE cot_owner LOGIN CREATEDB;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cot_app') THEN
+    CREATE ROLE cot_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+  END IF;
+END
+$$;
+SQL
+}
+
+# create_database PORT NAME: create NAME, owned by cot_owner, if missing. A database from
+# before the role split (owned by the superuser cot) is handed to cot_owner with everything
+# in it, so the next migrate can grant cot_app its rights.
 create_database() {
   local port="$1" name="$2" bin
   bin="$(pg_bindir)"
   if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U cot -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$name'" | grep -q 1; then
-    "$bin/createdb" -h 127.0.0.1 -p "$port" -U cot "$name"
+    "$bin/createdb" -h 127.0.0.1 -p "$port" -U cot -O cot_owner "$name"
+    return 0
   fi
+  "$bin/psql" -h 127.0.0.1 -p "$port" -U cot -d "$name" -v ON_ERROR_STOP=1 -q <<'SQL'
+DO $$
+DECLARE
+  item record;
+BEGIN
+  IF (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()) = 'cot_owner' THEN
+    RETURN;
+  END IF;
+  EXECUTE format('ALTER DATABASE %I OWNER TO cot_owner', current_database());
+  FOR item IN
+    SELECT format('ALTER %s %s OWNER TO cot_owner',
+                  CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END,
+                  c.oid::regclass) AS statement
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'S')
+      AND pg_get_userbyid(c.relowner) = 'cot'
+      AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('a', 'i'))
+  LOOP
+    EXECUTE item.statement;
+  END LOOP;
+  FOR item IN
+    SELECT format('ALTER FUNCTION %s OWNER TO cot_owner', p.oid::regprocedure) AS statement
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = 'cot'
+  LOOP
+    EXECUTE item.statement;
+  END LOOP;
+END
+$$;
+SQL
 }
 
-# create_databases PORT: cot's two databases (registry and telemetry) on that cluster.
+# create_databases PORT: the roles and cot's two databases (registry and telemetry) on that cluster.
 create_databases() {
+  create_roles "$1"
   create_database "$1" cot
   create_database "$1" cot_telemetry
+}
+
+# database_urls PORT: export the application's and the owner's URLs for both databases on
+# that cluster (DATABASE_URL, TELEMETRY_DATABASE_URL, MIGRATION_DATABASE_URL,
+# TELEMETRY_MIGRATION_DATABASE_URL); an optional second and third argument are appended
+# to the application's URLs as a query string (default, telemetry).
+database_urls() {
+  local base="postgres://%s@127.0.0.1:$1/%s"
+  # shellcheck disable=SC2059 # the format is ours
+  {
+    export DATABASE_URL="$(printf "$base" cot_app cot)${2:+?$2}"
+    export TELEMETRY_DATABASE_URL="$(printf "$base" cot_app cot_telemetry)${3:+?$3}"
+    export MIGRATION_DATABASE_URL="$(printf "$base" cot_owner cot)"
+    export TELEMETRY_MIGRATION_DATABASE_URL="$(printf "$base" cot_owner cot_telemetry)"
+  }
 }
 
 # migrate_all: both databases, with the project's virtualenv.

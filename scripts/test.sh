@@ -22,8 +22,9 @@ if [ -z "${DATABASE_URL:-}" ]; then
   remove_postgres "$TMP/pg"
   PG_FSYNC=off start_postgres "$TMP/pg" "$PG_PORT"
   STARTED_PG=1
-  export DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot"
-  export TELEMETRY_DATABASE_URL="postgres://cot@127.0.0.1:$PG_PORT/cot_telemetry"
+  # The tests create their own databases (test_cot, test_cot_telemetry) as the owner role.
+  create_roles "$PG_PORT"
+  database_urls "$PG_PORT"
 fi
 if [ -z "${REDIS_URL:-}" ]; then
   stop_redis "$REDIS_PORT"

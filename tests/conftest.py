@@ -9,25 +9,57 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import override_settings
 
+from cot.database.roles import CREDENTIALS, grant_to_application, owner_settings
 from tests.factories import make_tenant, make_user
 from tests.support.admin_isolation import applies
+
+# Credentials per database alias: the application's (set aside while the test databases are
+# created as the owner) and the owner's (set aside while the tests run).
+_APPLICATION: dict[str, dict[str, Any]] = {}
+_OWNER: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Create and migrate the test databases as the owner role, as deployments do (cot/database/roles.py).
+
+    The tests themselves then connect as the application's role (``django_db_setup``),
+    so they meet the same privileges as the running system.
+    """
+    for alias in connections:
+        owner = owner_settings(alias)
+        if owner is not None:
+            settings_dict = connections[alias].settings_dict
+            _APPLICATION[alias] = {key: settings_dict.get(key) for key in CREDENTIALS}
+            settings_dict.update(owner)
 
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
-    """Let test isolation empty the audit table in the test database only.
+    """Grant the application role its rights, then connect as it; the owner again to drop the databases.
 
-    The append-only trigger refuses every TRUNCATE, but transactional tests (live_server,
-    e2e, ``transaction=True``) flush tables with TRUNCATE between tests. The tests connect
-    as the table owner, so they switch off the statement trigger on their own test table;
-    the row trigger refusing UPDATE and DELETE stays on.
+    Transactional tests (live_server, e2e, ``transaction=True``) empty every table between
+    tests with ``flush`` (as the owner, see cot/database/management/commands/flush.py);
+    the append-only trigger refuses every TRUNCATE, so it is switched off on the test
+    database's audit table. The row trigger refusing UPDATE and DELETE stays on.
     """
     with django_db_blocker.unblock():
-        conn = connections["default"]
-        with conn.cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_truncate")
-        conn.close()
+        for alias in connections:
+            conn = connections[alias]
+            with conn.cursor() as cursor:
+                if alias == "default":
+                    cursor.execute("ALTER TABLE audit_auditentry DISABLE TRIGGER audit_entry_no_truncate")
+                if alias in _APPLICATION:
+                    grant_to_application(conn, _APPLICATION[alias]["USER"])
+            conn.close()
+            if alias in _APPLICATION:
+                _OWNER[alias] = {key: conn.settings_dict.get(key) for key in CREDENTIALS}
+                conn.settings_dict.update(_APPLICATION[alias])
     yield
+    with django_db_blocker.unblock():
+        for alias, owner in _OWNER.items():
+            connections[alias].close()
+            connections[alias].settings_dict.update(owner)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.utils import timezone
 
 import audit
@@ -16,6 +15,7 @@ from audit.checkpoints import chain_tips, write_checkpoint
 from audit.models import AuditEntry
 from audit.tasks import write_audit_checkpoint
 from cot.celery import app
+from tests.support.owner import tamper_with_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -30,25 +30,15 @@ def _verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     return 0, captured.out, captured.err
 
 
-def _as_superuser(*statements: tuple[str, list[int]]) -> None:
-    """Run raw SQL with the triggers off, as a database superuser or the table owner could."""
-    with connection.cursor() as cursor:
-        # Check the test's own pending deferred foreign keys now, while the rows they point to exist.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("SET session_replication_role = replica")
-        for sql, params in statements:
-            cursor.execute(sql, params)
-        cursor.execute("SET session_replication_role = DEFAULT")
-
-
 def _remove_entries(tenant_id: int, from_seq: int) -> None:
-    _as_superuser(("DELETE FROM audit_auditentry WHERE tenant_id = %s AND seq >= %s", [tenant_id, from_seq]))
+    tamper_with_audit(("DELETE FROM audit_auditentry WHERE tenant_id = %s AND seq >= %s", [tenant_id, from_seq]))
 
 
 def _files(directory: Path) -> list[Path]:
     return sorted(directory.glob("audit-checkpoint-*.json"))
 
 
+@pytest.mark.django_db(transaction=True)
 def test_verify_audit_fails_when_a_tenants_chain_is_empty(acme, globex, capsys):
     _remove_entries(acme.pk, from_seq=1)
     code, _, err = _verify(capsys)
@@ -105,6 +95,7 @@ def test_the_command_writes_a_checkpoint(acme, checkpoint_dir, capsys):
     assert "Wrote audit checkpoint" in capsys.readouterr().out
 
 
+@pytest.mark.django_db(transaction=True)
 def test_removing_the_newest_entries_after_a_checkpoint_is_detected(acme, globex, capsys):
     kept = audit.record("test.one", tenant=acme)
     audit.record("test.two", tenant=acme)
@@ -119,6 +110,7 @@ def test_removing_the_newest_entries_after_a_checkpoint_is_detected(acme, globex
     assert "globex" not in err
 
 
+@pytest.mark.django_db(transaction=True)
 def test_removing_the_newest_entries_and_carrying_on_is_detected(acme, capsys):
     audit.record("test.one", tenant=acme)
     removed = audit.record("test.two", tenant=acme)
@@ -133,6 +125,7 @@ def test_removing_the_newest_entries_and_carrying_on_is_detected(acme, capsys):
     assert f"position {removed.seq}" in err
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_next_checkpoint_cannot_launder_a_removal(acme, globex, capsys, monkeypatch):
     kept = audit.record("test.one", tenant=acme)
     audit.record("test.two", tenant=acme)
@@ -152,10 +145,13 @@ def test_the_next_checkpoint_cannot_launder_a_removal(acme, globex, capsys, monk
     assert "tenant 'acme': the newest entries were removed" in err
 
 
+@pytest.mark.django_db(transaction=True)
 def test_removing_a_whole_tenant_after_a_checkpoint_is_detected(acme, globex, capsys):
     write_checkpoint()
-    _as_superuser(
+    tamper_with_audit(
         ("DELETE FROM audit_auditentry WHERE tenant_id = %s", [globex.pk]),
+        ("DELETE FROM firmware_firmwarepolicy WHERE tenant_id = %s", [globex.pk]),
+        ("DELETE FROM tenants_role WHERE tenant_id = %s", [globex.pk]),
         ("DELETE FROM tenants_tenant WHERE id = %s", [globex.pk]),
     )
     code, _, err = _verify(capsys)
@@ -163,6 +159,7 @@ def test_removing_a_whole_tenant_after_a_checkpoint_is_detected(acme, globex, ca
     assert f"tenant 'globex' (id {globex.pk}) is in checkpoint" in err
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_checkpoint_altered_to_hide_a_removal_fails(acme, capsys):
     kept = audit.record("test.one", tenant=acme)
     audit.record("test.two", tenant=acme)
@@ -179,6 +176,7 @@ def test_a_checkpoint_altered_to_hide_a_removal_fails(acme, capsys):
     assert f"checkpoint {path} was altered" in err
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_damaged_newest_checkpoint_fails_and_the_one_before_is_still_checked(acme, checkpoint_dir, capsys):
     kept = audit.record("test.one", tenant=acme)
     audit.record("test.two", tenant=acme)

@@ -16,6 +16,10 @@ GOOD = {
     "COT_AUDIT_CHAIN_KEY": "a8Fz3Qw6Ns1Yk4Lp9Xr2Tm7Cv5Bh0JdU4e",
     "ALLOWED_HOSTS": "cot.example.com",
     "COT_TRUSTED_PROXIES": "127.0.0.1",
+    "DATABASE_URL": "postgres://cot_app@db.example.com/cot",
+    "TELEMETRY_DATABASE_URL": "postgres://cot_app@db.example.com/cot_telemetry",
+    "MIGRATION_DATABASE_URL": "postgres://cot_owner@db.example.com/cot",
+    "TELEMETRY_MIGRATION_DATABASE_URL": "postgres://cot_owner@db.example.com/cot_telemetry",
 }
 
 
@@ -54,6 +58,11 @@ def test_check_deploy_warns_when_no_proxy_is_trusted():
         ({"COT_TOKEN_HASH_KEY": "x7Rk2Lq9Zp4Wm8Nc"}, "COT_TOKEN_HASH_KEY is shorter than 32 characters"),
         ({"COT_AUDIT_CHAIN_KEY": "a" * 40}, "COT_AUDIT_CHAIN_KEY is shorter than 32 characters or too repetitive"),
         ({"COT_AUDIT_CHAIN_KEY": GOOD["COT_TOKEN_HASH_KEY"]}, "are the same key"),
+        ({"MIGRATION_DATABASE_URL": None}, "MIGRATION_DATABASE_URL names the same role as the application's (cot_app)"),
+        (
+            {"TELEMETRY_MIGRATION_DATABASE_URL": "postgres://cot_app@db.example.com/cot_telemetry"},
+            "TELEMETRY_MIGRATION_DATABASE_URL names the same role",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(override, message):
