@@ -7,3 +7,9 @@ class DatabaseConfig(AppConfig):
     name = "cot.database"
     label = "cot_database"
     verbose_name = "Database roles"
+
+    def ready(self) -> None:
+        from cot.database.roles import limit
+
+        # Which migrations ran is the owner's record; the application only reads it.
+        limit("django_migrations", ("SELECT",))

@@ -42,12 +42,9 @@ def limits() -> dict[str, tuple[str, ...]]:
 
 
 def owner_settings(alias: str) -> dict[str, object] | None:
-    """The owner's credentials for ``alias``, or None where the application is the owner."""
+    """The owner's credentials for ``alias``, or None where the application is the owner (the same user)."""
     owner = settings.MIGRATION_DATABASES.get(alias)
-    if owner is None:
-        return None
-    current = connections[alias].settings_dict
-    if all(owner.get(key) == current.get(key) for key in CREDENTIALS):
+    if owner is None or owner.get("USER") == connections[alias].settings_dict.get("USER"):
         return None
     return {key: owner.get(key) for key in CREDENTIALS}
 

@@ -78,7 +78,8 @@ def test_the_targets_table_is_analyzed_through_the_owners_function():
     raw.notices.clear()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE firmware_rollouttarget")
-    assert any("only table or database owner can analyze" in notice for notice in raw.notices)
+    # PostgreSQL 15: 'skipping "…" --- only table or database owner can analyze it'; 16+: '… skipping it'.
+    assert any("skipping" in notice for notice in raw.notices), raw.notices
 
     raw.notices.clear()
     _analyze_targets()
