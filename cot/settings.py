@@ -280,11 +280,14 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# How often the beat job looks for rows that tie tenants together (tenants/isolation.py).
+ISOLATION_CHECK_SECONDS = env.float("COT_ISOLATION_CHECK_SECONDS", default=3600.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "clear-expired-sessions": {"task": "tenants.tasks.clear_expired_sessions", "schedule": 3600.0},
     "expire-support-grants": {"task": "tenants.tasks.expire_support_grants", "schedule": 30.0},
     "enforce-payload-retention": {"task": "devices.tasks.enforce_payload_retention", "schedule": 3600.0},
     "write-audit-checkpoint": {"task": "audit.tasks.write_audit_checkpoint", "schedule": AUDIT_CHECKPOINT_SECONDS},
+    "check-isolation": {"task": "tenants.tasks.check_isolation", "schedule": ISOLATION_CHECK_SECONDS},
     # The rollout engine (docs/rollouts.md, "Operations"): each is idempotent and safe on many workers.
     # A tick that waited longer than its interval in the queue is dropped (the next one does its work).
     "evaluate-rollouts": {"task": "firmware.tasks.evaluate_rollouts", "schedule": 5.0, "options": {"expires": 5.0}},

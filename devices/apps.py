@@ -13,6 +13,9 @@ class DevicesConfig(AppConfig):
         from devices.api.routes import register_routes
 
         register_routes()
+        from devices.isolation import register_checks
+
+        register_checks()
         from auditlog.registry import auditlog
 
         from devices.models import Device, DeviceGroup, DeviceType

@@ -13,6 +13,9 @@ class TenantsConfig(AppConfig):
         from tenants.api.routes import register_routes
 
         register_routes()
+        from tenants.isolation import register_tenants_checks
+
+        register_tenants_checks()
         from auditlog.registry import auditlog
 
         from cot import checks  # noqa: F401  (registers the platform's deployment checks)

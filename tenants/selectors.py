@@ -6,6 +6,8 @@ lives apart from ``tenants.services`` (which re-exports these names for existing
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 
 from tenants import access
@@ -46,3 +48,43 @@ def builtin_role(tenant: Tenant, kind: str) -> Role:
         return Role.objects.get(tenant=tenant, kind=kind)
     except Role.DoesNotExist:
         raise ValidationError({"role": f"Tenant '{tenant.slug}' has no '{kind}' role."}) from None
+
+
+@dataclass(frozen=True)
+class IsolationSummary:
+    """The newest isolation check in one sentence, and whether it found rows."""
+
+    text: str
+    found_rows: bool = False
+
+
+def last_isolation_check(user: access.AnyUser) -> IsolationSummary | None:
+    """For platform operators: the newest isolation check's result; None for everyone else.
+
+    Read from the platform's audit chain (``tenants.services.isolation`` writes one entry
+    per run), which no tenant's view shows.
+    """
+    from audit.models import AuditEntry
+
+    caller = access.caller_for(user)
+    if caller is None or not caller.is_operator:
+        return None
+    entry = (
+        AuditEntry.objects.filter(tenant__isnull=True, event="isolation.check")
+        .order_by("-tenant_id", "-seq")
+        .only("timestamp", "additional_data")
+        .first()
+    )
+    if entry is None:
+        return IsolationSummary("The isolation check has not run yet (beat runs it hourly; check_isolation now).")
+    data = entry.additional_data or {}
+    when = f"{entry.timestamp:%Y-%m-%d %H:%M} UTC"
+    if data.get("clean"):
+        return IsolationSummary(
+            f"Isolation check of {when}: no rows tie tenants together ({data.get('checks')} checks)."
+        )
+    return IsolationSummary(
+        f"Isolation check of {when}: {data.get('found')} row(s) tie tenants together. "
+        "Run manage.py check_isolation for the list; the operators were mailed.",
+        found_rows=True,
+    )

@@ -1,4 +1,4 @@
-"""Periodic housekeeping for sessions."""
+"""Periodic jobs of the tenants app: sessions, support grants, the isolation check."""
 
 from celery import shared_task
 from django.contrib.sessions.models import Session
@@ -20,3 +20,11 @@ def expire_support_grants() -> int:
     from tenants.services import do_expire_support_grants
 
     return do_expire_support_grants()
+
+
+@shared_task(base=AuditedTask)
+def check_isolation() -> int:
+    """Look for rows that tie tenants together (``tenants.services.isolation``); how many were found."""
+    from tenants.services.isolation import do_check_isolation
+
+    return len(do_check_isolation().findings)

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from cot.cockpit.actions import run_for_each
 from cot.cockpit.mixins import ServiceForm, TenantScopedAdminMixin, acting_user, changed_values
 from cot.cockpit.site import cockpit
-from tenants import access, services
+from tenants import access, selectors, services
 from tenants.models import Tenant
 
 
@@ -43,6 +43,10 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return ()
         editable = services.policy_fields_for(acting_user(request))
         return ("slug", "kind", "status", *(f for f in services.POLICY_FIELDS if f not in editable), "created_at")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        isolation = selectors.last_isolation_check(request.user)
+        return super().changelist_view(request, {**(extra_context or {}), "isolation_check": isolation})
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -77,3 +81,12 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             services.do_set_tenant_status(tenant, Tenant.Status.ACTIVE, actor=acting_user(request))
 
         run_for_each(self, request, queryset, step, "Reactivated")
+
+
+def _isolation_notices(request: HttpRequest) -> list[str]:
+    """For operators, on every page: the newest isolation check, when it found rows."""
+    summary = selectors.last_isolation_check(request.user)
+    return [summary.text] if summary and summary.found_rows else []
+
+
+cockpit.register_notices(_isolation_notices)

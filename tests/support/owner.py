@@ -28,6 +28,8 @@ def owner_cursor() -> Iterator[Any]:
 def tamper_with_audit(*statements: tuple[str, list[Any]]) -> None:
     """Run ``statements`` with the audit table's append-only row trigger switched off, as its owner can."""
     with owner_cursor() as cursor:
+        # Foreign keys checked as each statement runs: ALTER TABLE refuses while checks are pending.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"ALTER TABLE audit_auditentry DISABLE TRIGGER {AUDIT_ROW_TRIGGER}")
         for sql, params in statements:
             cursor.execute(sql, params)
