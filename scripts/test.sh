@@ -25,6 +25,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
   # The tests create their own databases (test_cot, test_cot_telemetry) as the owner role.
   create_roles "$PG_PORT"
   database_urls "$PG_PORT"
+  # Tests that write what no application role may (tests/support/owner.py) use the cluster's superuser.
+  export COT_TEST_SUPERUSER=cot
 fi
 if [ -z "${REDIS_URL:-}" ]; then
   stop_redis "$REDIS_PORT"

@@ -154,7 +154,11 @@ class Role(models.Model):
 
     class Meta:
         ordering = ["tenant", "name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="tenants_role_unique_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="tenants_role_unique_name"),
+            # The target of composite keys that keep references inside the tenant (cot/database/constraints.py).
+            models.UniqueConstraint(fields=["tenant", "id"], name="tenants_role_tenant_row"),
+        ]
 
     def __str__(self) -> str:
         return self.name

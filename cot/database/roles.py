@@ -57,16 +57,23 @@ def as_owner(alias: str) -> Iterator[str | None]:
     application and none after it as the owner. Not inside a transaction: closing would
     lose it.
     """
-    connection = connections[alias]
     owner = owner_settings(alias)
     if owner is None:
         yield None
         return
+    with connected_as(alias, owner) as application:
+        yield application
+
+
+@contextmanager
+def connected_as(alias: str, credentials: dict[str, object]) -> Iterator[str]:
+    """Connect ``alias`` with ``credentials`` (some of ``CREDENTIALS``) inside the block; yields the previous user."""
+    connection = connections[alias]
     if connection.in_atomic_block:
-        raise RuntimeError("Switching to the owner role would end the open transaction.")
+        raise RuntimeError("Switching the database role would end the open transaction.")
     application = {key: connection.settings_dict.get(key) for key in CREDENTIALS}
     connection.close()
-    connection.settings_dict.update(owner)
+    connection.settings_dict.update(credentials)
     try:
         yield str(application["USER"])
     finally:

@@ -25,7 +25,11 @@ class DeviceGroup(models.Model):
 
     class Meta:
         ordering = ["tenant", "name"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="devices_group_unique_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="devices_group_unique_name"),
+            # The target of composite keys that keep references inside the tenant (cot/database/constraints.py).
+            models.UniqueConstraint(fields=["tenant", "id"], name="devices_group_tenant_row"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -64,6 +68,8 @@ class DeviceType(models.Model):
         ordering = ["tenant", "manufacturer", "model"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "manufacturer", "model"], name="devices_type_unique"),
+            # The target of composite keys that keep references inside the tenant (cot/database/constraints.py).
+            models.UniqueConstraint(fields=["tenant", "id"], name="devices_type_tenant_row"),
         ]
 
     def __str__(self) -> str:
@@ -115,6 +121,8 @@ class Device(models.Model):
                 condition=~models.Q(status="decommissioned"),
                 name="devices_device_unique_live_external_id",
             ),
+            # The target of composite keys that keep references inside the tenant (cot/database/constraints.py).
+            models.UniqueConstraint(fields=["tenant", "id"], name="devices_device_tenant_row"),
         ]
         indexes = [
             models.Index(fields=["tenant", "group", "id"], name="devices_device_tenant_group"),

@@ -48,6 +48,8 @@ class SigningKey(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key_id"], name="firmware_key_unique_per_tenant"),
             models.UniqueConstraint(fields=["tenant", "name"], name="firmware_key_unique_name"),
+            # The target of composite keys that keep references inside the tenant (cot/database/constraints.py).
+            models.UniqueConstraint(fields=["tenant", "id"], name="firmware_key_tenant_row"),
         ]
 
     def __str__(self) -> str:
@@ -105,6 +107,10 @@ class FirmwareImage(models.Model):
     class Meta:
         ordering = ["tenant", "-created_at"]
         indexes = [models.Index(fields=["sha256"], name="firmware_image_sha256")]
+        constraints = [
+            # The target of composite keys that keep references inside the tenant (cot/database/constraints.py).
+            models.UniqueConstraint(fields=["tenant", "id"], name="firmware_image_tenant_row"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.version}"

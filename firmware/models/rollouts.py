@@ -147,6 +147,8 @@ class Rollout(models.Model):
                 ),
                 name="firmware_rollout_window_complete",
             ),
+            # The target of composite keys that keep references inside the tenant (cot/database/constraints.py).
+            models.UniqueConstraint(fields=["tenant", "id"], name="firmware_rollout_tenant_row"),
         ]
 
     def __str__(self) -> str:
@@ -199,6 +201,8 @@ class RolloutWave(models.Model):
                 condition=models.Q(percent__isnull=True) | models.Q(count__isnull=True),
                 name="firmware_wave_percent_or_count",
             ),
+            # The target of composite keys that keep references inside the tenant (cot/database/constraints.py).
+            models.UniqueConstraint(fields=["tenant", "id"], name="firmware_wave_tenant_row"),
         ]
 
     def __str__(self) -> str:

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connections, transaction
-from django.utils import timezone
 
 import audit
 from audit.models import AuditEntry
-from cot.database.roles import as_owner
-from devices.models import Measurement
 from tenants.isolation import derived_checks
 from tenants.models import Role, Tenant
 from tenants.tasks import check_isolation
 from tests.factories import grant, make_device, make_group, make_tenant, make_user, verified_client
-from tests.support.owner import owner_cursor, tamper_with_audit
+from tests.support import cross_tenant_rows
+from tests.support.owner import superuser_cursor
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -73,88 +68,11 @@ def test_every_foreign_key_between_tenant_scoped_models_is_checked():
         assert relation in names
 
 
-# Each case writes one cross-tenant row with raw SQL as the databases' owner, behind every check
-# of the application, and names the check that must find it and the table and row it must name.
-def _device_in_other_tenants_group(acme: Any, globex: Any) -> tuple[str, str, str]:
-    device, _ = make_device(acme, make_group(acme))
-    other = make_group(globex)
-    with owner_cursor() as cursor:
-        cursor.execute("UPDATE devices_device SET group_id = %s WHERE id = %s", [other.pk, device.pk])
-    return "devices_device.group", "devices_device", str(device.pk)
-
-
-def _right_on_other_tenants_group(acme: Any, globex: Any) -> tuple[str, str, str]:
-    user = make_user(acme, Role.Kind.STANDARD)
-    other = make_group(globex)
-    with owner_cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO devices_devicegroupuserpermission (user_id, permission_id, content_object_id) "
-            "SELECT %s, id, %s FROM auth_permission WHERE codename = 'view_devicegroup' RETURNING id",
-            [user.pk, other.pk],
-        )
-        (row,) = cursor.fetchone()
-    return "devices_devicegroupuserpermission.user", "devices_devicegroupuserpermission", str(row)
-
-
-def _role_right_on_other_tenants_group(acme: Any, globex: Any) -> tuple[str, str, str]:
-    role = Role.objects.get(tenant=acme, kind=Role.Kind.STANDARD)
-    other = make_group(globex)
-    with owner_cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO devices_devicegrouprolepermission (group_id, permission_id, content_object_id) "
-            "SELECT %s, id, %s FROM auth_permission WHERE codename = 'view_devicegroup' RETURNING id",
-            [role.group_id, other.pk],
-        )
-        (row,) = cursor.fetchone()
-    return "devices_devicegrouprolepermission.role", "devices_devicegrouprolepermission", str(row)
-
-
-def _member_of_other_tenants_role(acme: Any, globex: Any) -> tuple[str, str, str]:
-    user = make_user(acme, Role.Kind.STANDARD)
-    other_role = Role.objects.get(tenant=globex, kind=Role.Kind.ADMINISTRATOR)
-    with owner_cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO tenants_user_groups (user_id, group_id) VALUES (%s, %s) RETURNING id",
-            [user.pk, other_role.group_id],
-        )
-        (row,) = cursor.fetchone()
-    return "tenants_user_groups.role", "tenants_user_groups", str(row)
-
-
-def _other_tenants_user_as_actor(acme: Any, globex: Any) -> tuple[str, str, str]:
-    stranger = make_user(globex, Role.Kind.STANDARD)
-    entry = audit.record("test.event", tenant=acme)
-    tamper_with_audit(("UPDATE audit_auditentry SET actor_id = %s WHERE id = %s", [stranger.pk, entry.pk]))
-    return "audit_auditentry.actor", "audit_auditentry", str(entry.pk)
-
-
-def _measurement_of_other_tenants_device(acme: Any, globex: Any) -> tuple[str, str, str]:
-    device, _ = make_device(globex, make_group(globex))
-    with as_owner("telemetry"), transaction.atomic(using="telemetry"), connections["telemetry"].cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Measurement._meta.db_table} (tenant_id, device_id, time, type, series, value, unit) "
-            "VALUES (%s, %s, %s, 'temperature', 'T', 21.5, 'C') RETURNING id",
-            [acme.pk, device.pk, timezone.now()],
-        )
-        (row,) = cursor.fetchone()
-    return "devices_measurement.device", "devices_measurement", str(row)
-
-
-CASES: dict[str, Callable[[Any, Any], tuple[str, str, str]]] = {
-    "device in another tenant's group": _device_in_other_tenants_group,
-    "user right on another tenant's group": _right_on_other_tenants_group,
-    "role right on another tenant's group": _role_right_on_other_tenants_group,
-    "member of another tenant's role": _member_of_other_tenants_role,
-    "another tenant's user as audit actor": _other_tenants_user_as_actor,
-    "measurement of another tenant's device": _measurement_of_other_tenants_device,
-}
-
-
 @pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
-@pytest.mark.parametrize("case", CASES)
-def test_a_cross_tenant_row_written_behind_the_applications_back_is_found_and_alerted(case, acme, globex, mailoutbox):
+@pytest.mark.parametrize("case", cross_tenant_rows.ALL)
+def test_a_cross_tenant_row_written_by_a_superuser_is_found_and_alerted(case, acme, globex, mailoutbox):
     operator = make_user(make_tenant("platform", provider=True), Role.Kind.OPERATOR, email="ops@platform.test")
-    check, table, row = CASES[case](acme, globex)
+    check, table, row = cross_tenant_rows.ALL[case](acme, globex, superuser_cursor)
 
     code, out, err = _run("--json")
 
@@ -180,7 +98,7 @@ def test_the_beat_job_runs_the_check_and_operators_see_the_last_result(acme, glo
     page = verified_client(operator).get("/cockpit/tenants/tenant/")
     assert "no rows tie tenants together" in page.content.decode()
 
-    _device_in_other_tenants_group(acme, globex)
+    cross_tenant_rows.device_in_other_tenants_group(acme, globex, superuser_cursor)
     assert check_isolation() == 1
 
     assert len(mailoutbox) == 1
