@@ -18,6 +18,7 @@ class DevicesConfig(AppConfig):
         register_checks()
         from auditlog.registry import auditlog
 
+        from devices import startup_checks  # noqa: F401  (registers the permission check)
         from devices.models import Device, DeviceGroup, DeviceType
 
         auditlog.register(DeviceGroup, include_fields=["name", "description", "tenant", "parent"])

@@ -57,6 +57,9 @@ class Check:
     table: str
     sql: str
     alias: str = "default"
+    #: for a check derived from a foreign key: its column and the table it references
+    column: str = ""
+    references: str = ""
 
     def run(self, limit: int) -> list[Finding]:
         """At most ``limit`` findings of this check."""
@@ -123,7 +126,10 @@ def derived_checks() -> list[Check]:
                     f" AND NOT EXISTS (SELECT FROM {quote(tenant_table)} AS staff"
                     " WHERE staff.id = parent.tenant_id AND staff.kind = 'provider')"
                 )
-            checks.append(Check(f"{model._meta.db_table}.{field.name}", model._meta.db_table, sql))
+            table = model._meta.db_table
+            checks.append(
+                Check(f"{table}.{field.name}", table, sql, column=field.column, references=target._meta.db_table)
+            )
     return checks
 
 
