@@ -85,6 +85,8 @@ class Caller:
     read_only: bool
     support_grant: SupportGrant | None = None
     via_token: bool = False
+    #: the tenant is in read-only maintenance (``Tenant.maintenance``): every write is refused
+    in_maintenance: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -135,6 +137,8 @@ class Caller:
         """Why ``allows`` says no (for a 403 that says why), or ``None`` when it says yes."""
         if action not in WRITE_ACTIONS:
             return None
+        if self.in_maintenance:
+            return maintenance_notice(self.tenant)
         if self.read_only:
             return "This credential is read-only." if self.support_grant is None else "This support grant is read-only."
         if self.support_grant is not None:
@@ -230,16 +234,46 @@ def caller_for(user: AnyUser) -> Caller | None:
         return None
     read_only = bool(getattr(user, _READ_ONLY_ATTR, False))
     via_token = bool(getattr(user, _VIA_TOKEN_ATTR, False))
-    if role.kind == Role.Kind.SUPPORT and (grant := active_support_grant(user)) is not None:
+    grant = active_support_grant(user) if role.kind == Role.Kind.SUPPORT else None
+    # Maintenance is the tenant's whose data the caller works in (a grant's, for support).
+    working_in = grant.tenant if grant is not None else tenant
+    if working_in.maintenance == Tenant.Maintenance.CLOSED:
+        return None
+    in_maintenance = working_in.maintenance == Tenant.Maintenance.READ_ONLY
+    if grant is not None:
         return Caller(
             user=user,
             tenant=grant.tenant,
             role=role,
-            read_only=read_only or grant.scope == SupportGrant.Scope.READ,
+            read_only=read_only or in_maintenance or grant.scope == SupportGrant.Scope.READ,
             support_grant=grant,
             via_token=via_token,
+            in_maintenance=in_maintenance,
         )
-    return Caller(user=user, tenant=tenant, role=role, read_only=read_only, via_token=via_token)
+    return Caller(
+        user=user,
+        tenant=tenant,
+        role=role,
+        read_only=read_only or in_maintenance,
+        via_token=via_token,
+        in_maintenance=in_maintenance,
+    )
+
+
+def maintenance_notice(tenant: Tenant) -> str:
+    """What the tenant's people are told while it is in maintenance."""
+    mode = "closed" if tenant.maintenance == Tenant.Maintenance.CLOSED else "read-only"
+    reason = f" ({tenant.maintenance_reason})" if tenant.maintenance_reason else ""
+    return f"{tenant.name} is in maintenance{reason}: {mode} until the change is complete. Try again later."
+
+
+def closed_for_maintenance(user: AnyUser) -> Tenant | None:
+    """The tenant a signed-in ``user`` works in if it is closed for maintenance (then ``caller_for`` is None)."""
+    if not isinstance(user, User) or not user.is_authenticated:
+        return None
+    grant = active_support_grant(user) if user.role is not None and user.role.kind == Role.Kind.SUPPORT else None
+    working_in = grant.tenant if grant is not None else user.tenant
+    return working_in if working_in.maintenance == Tenant.Maintenance.CLOSED else None
 
 
 def pinned(qs: Q_T, caller: Caller) -> Q_T:

@@ -5,9 +5,12 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 
 import audit
+from tenants.access import closed_for_maintenance, maintenance_notice
+from tenants.models import Tenant
 
 LAST_SEEN_KEY = "cot_last_seen"
 
@@ -20,6 +23,9 @@ class TenantSessionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
+        closed = closed_for_maintenance(user)
+        if closed is not None and not request.path.endswith("/logout/"):
+            return maintenance_response(request, closed)
         if user.is_authenticated:
             reason = self._reason_to_end(request)
             if reason:
@@ -42,3 +48,14 @@ class TenantSessionMiddleware:
         if last_seen is not None and time.time() - last_seen > tenant.session_idle_minutes * 60:
             return "You were logged out after a period of inactivity."
         return ""
+
+
+def maintenance_response(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """503 for everyone working in a tenant closed for maintenance: JSON under /api/, a page elsewhere."""
+    notice = maintenance_notice(tenant)
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse({"detail": notice, "code": "tenant_maintenance"}, status=503)
+    else:
+        response = render(request, "cockpit/maintenance.html", {"notice": notice}, status=503)
+    response["Retry-After"] = "60"
+    return response

@@ -41,6 +41,13 @@ class Tenant(models.Model):
         CUSTOMER = "customer"
         PROVIDER = "provider", "provider (platform operators and support)"
 
+    class Maintenance(models.TextChoices):
+        """A change in progress: while it runs, the tenant's people read only, or nothing at all."""
+
+        OFF = "", "none"
+        READ_ONLY = "read_only", "read-only"
+        CLOSED = "closed"
+
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -71,6 +78,8 @@ class Tenant(models.Model):
         help_text='Overrides of the platform rate limits, e.g. {"device": {"second": "20/s"}}.',
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    maintenance = models.CharField(max_length=16, choices=Maintenance.choices, default="", blank=True, editable=False)
+    maintenance_reason = models.CharField(max_length=200, blank=True, editable=False)
 
     objects = TenantQuerySet.as_manager()
     tenant_lookup = "pk"

@@ -46,6 +46,9 @@ def authenticate_device(request: HttpRequest) -> Device:
         raise DeviceAuthError(f"This device is {device.status}.", 403)
     if not device.tenant.is_active:
         raise DeviceAuthError("The device's organisation is suspended.", 403)
+    if device.tenant.maintenance == Tenant.Maintenance.CLOSED:
+        # Temporary: the device keeps its data and sends it again after Retry-After.
+        raise DeviceAuthError("The device's organisation is closed for maintenance; try again later.", 503)
     if device.certificate_fingerprint:
         _check_certificate(request, device)
     return device
@@ -99,7 +102,7 @@ DEVICE_COLUMNS = (
     "certificate_fingerprint",
     "firmware_version",  # the firmware poll records a changed version without another query
 )
-TENANT_COLUMNS = ("id", "slug", "status", "rate_limits")
+TENANT_COLUMNS = ("id", "slug", "status", "rate_limits", "maintenance")
 
 
 @dataclass(frozen=True)

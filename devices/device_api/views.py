@@ -78,7 +78,8 @@ def device_endpoint(*methods: str) -> Callable[[DeviceView], Callable[..., HttpR
                 payload = _body(request) if request.method == "POST" else None
                 response = func(request, device, payload, *args, **kwargs)
             except DeviceAuthError as exc:
-                return _error(exc.status, exc.message, **({"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}))
+                headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "60"}}.get(exc.status, {})
+                return _error(exc.status, exc.message, **headers)
             except PayloadError as exc:
                 return _error(exc.status, exc.errors)
             except ValidationError as exc:

@@ -28,21 +28,22 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """Operators list, create, suspend and reactivate tenants; administrators edit their policy."""
 
     form = TenantForm
-    list_display = ("slug", "name", "kind", "status")
-    list_filter = ("kind", "status")
+    list_display = ("slug", "name", "kind", "status", "maintenance")
+    list_filter = ("kind", "status", "maintenance")
     search_fields = ("slug", "name")
-    actions = ("suspend", "reactivate")
+    actions = ("suspend", "reactivate", "read_only_maintenance", "close_for_maintenance", "end_maintenance")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ("slug", "name")
-        return ("slug", "kind", "status", *services.POLICY_FIELDS, "created_at")
+        return ("slug", "kind", "status", "maintenance", "maintenance_reason", *services.POLICY_FIELDS, "created_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ()
         editable = services.policy_fields_for(acting_user(request))
-        return ("slug", "kind", "status", *(f for f in services.POLICY_FIELDS if f not in editable), "created_at")
+        fixed = ("slug", "kind", "status", "maintenance", "maintenance_reason")
+        return (*fixed, *(f for f in services.POLICY_FIELDS if f not in editable), "created_at")
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         isolation = selectors.last_isolation_check(request.user)
@@ -81,6 +82,37 @@ class TenantAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             services.do_set_tenant_status(tenant, Tenant.Status.ACTIVE, actor=acting_user(request))
 
         run_for_each(self, request, queryset, step, "Reactivated")
+
+    def _maintenance(self, request: HttpRequest, queryset: QuerySet[Tenant], mode: str, done: str) -> None:
+        def step(tenant: Tenant) -> None:
+            reason = "" if not mode else "set by a platform operator"
+            services.do_set_tenant_maintenance(tenant, mode, reason=reason, actor=acting_user(request))
+
+        run_for_each(self, request, queryset, step, done)
+
+    @admin.action(description="Maintenance: read-only", permissions=["status"])
+    def read_only_maintenance(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        """The tenant's people may read, not change, until maintenance ends."""
+        self._maintenance(request, queryset, Tenant.Maintenance.READ_ONLY, "Put into read-only maintenance")
+
+    @admin.action(description="Maintenance: closed", permissions=["status"])
+    def close_for_maintenance(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        """The tenant's people and devices get a maintenance notice (503) instead of anything else."""
+        self._maintenance(request, queryset, Tenant.Maintenance.CLOSED, "Closed for maintenance")
+
+    @admin.action(description="End maintenance", permissions=["status"])
+    def end_maintenance(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        """Back to normal."""
+        self._maintenance(request, queryset, Tenant.Maintenance.OFF, "Ended maintenance of")
+
+
+def _maintenance_notices(request: HttpRequest) -> list[str]:
+    """For the tenant's people (and support inside it), on every page: it is in read-only maintenance."""
+    caller = access.caller_for(request.user)
+    return [access.maintenance_notice(caller.tenant)] if caller is not None and caller.in_maintenance else []
+
+
+cockpit.register_notices(_maintenance_notices)
 
 
 def _isolation_notices(request: HttpRequest) -> list[str]:

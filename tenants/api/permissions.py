@@ -5,7 +5,8 @@ from typing import Any
 from rest_framework import permissions
 
 from cot.api.actions import access_action
-from tenants.access import add_refusal, caller_for
+from cot.api.exceptions import MaintenanceError
+from tenants.access import add_refusal, caller_for, closed_for_maintenance, maintenance_notice
 from tenants.models import Action
 
 
@@ -20,6 +21,9 @@ class TenantAccessPermission(permissions.BasePermission):
             return False
         caller = caller_for(user)
         if caller is None:
+            closed = closed_for_maintenance(user)
+            if closed is not None:
+                raise MaintenanceError(maintenance_notice(closed))
             self.message = "Your account has no access."
             return False
         action = access_action(view, request)

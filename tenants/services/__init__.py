@@ -20,7 +20,12 @@ from tenants.services.support import (
     do_open_support_grant,
     do_revoke_support_grant,
 )
-from tenants.services.tenants import do_create_tenant, do_set_tenant_status, do_update_tenant_policy
+from tenants.services.tenants import (
+    do_create_tenant,
+    do_set_tenant_maintenance,
+    do_set_tenant_status,
+    do_update_tenant_policy,
+)
 from tenants.services.tokens import do_create_api_token, do_revoke_api_token
 from tenants.services.users import (
     EMAIL_IN_USE,
@@ -49,6 +54,7 @@ __all__ = [
     "do_revoke_api_token",
     "do_revoke_support_grant",
     "do_set_password",
+    "do_set_tenant_maintenance",
     "do_set_tenant_status",
     "do_update_role",
     "do_update_tenant_policy",

@@ -45,6 +45,37 @@ def do_create_tenant(*, slug: str, name: str, provider: bool = False, actor: Use
 
 
 @transaction.atomic
+@transaction.atomic
+def do_set_tenant_maintenance(tenant: Tenant, mode: str, *, reason: str = "", actor: User | None = None) -> Tenant:
+    """Put a tenant into maintenance (read-only or closed) or take it out; audited in its trail.
+
+    Operators do it by hand; data migrations that touch a tenant do it themselves
+    (``actor=None``, see ``tenants.maintenance``). The access layer reads the mode on every
+    request: read-only refuses every write, closed answers nothing but a maintenance notice.
+    """
+    if actor is not None:
+        tenant = access.access_by_id(actor, Tenant, tenant.pk, Action.CHANGE)
+        if not access.manages_tenants(actor):
+            raise PermissionDenied("Only platform operators put a tenant into maintenance.")
+    if mode not in Tenant.Maintenance.values:
+        raise ValidationError({"maintenance": f"Unknown maintenance mode '{mode}'."})
+    if tenant.is_provider and mode:
+        raise ValidationError("The provider tenant cannot be put into maintenance (its operators end maintenance).")
+    reason = reason.strip()[:200] if mode else ""
+    old = tenant.maintenance
+    Tenant.objects.filter(pk=tenant.pk).update(maintenance=mode, maintenance_reason=reason)
+    tenant.maintenance, tenant.maintenance_reason = mode, reason
+    audit.record(
+        "tenant.maintenance",
+        tenant=tenant,
+        target=tenant,
+        changes={"maintenance": [old, mode]},
+        data={"reason": reason},
+        actor=actor,
+    )
+    return tenant
+
+
 def do_set_tenant_status(tenant: Tenant, status: str, *, actor: User | None = None) -> Tenant:
     """Suspend or reactivate a tenant; a suspended tenant loses all access at once."""
     if actor is not None:
