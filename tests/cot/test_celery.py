@@ -16,6 +16,9 @@ from cot.celery import app
 from cot.tasks import AuditedTask
 from tenants.tasks import clear_expired_sessions
 
+# The worker checks both databases when it starts (cot.celery, cot.checks).
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
+
 
 @shared_task(base=AuditedTask, name="tests.record_from_job")
 def record_from_job(tenant_id: int) -> int:

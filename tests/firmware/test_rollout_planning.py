@@ -232,7 +232,7 @@ def test_only_devices_the_planner_may_change(acme, acme_admin, sensor, image):
     assert Rollout.objects.get(pk=r.pk).status == Rollout.Status.DRAFT
 
 
-def test_other_tenants_devices_are_never_planned(acme, acme_admin, globex, sensor, image):
+def test_other_tenants_devices_are_never_planned(acme, acme_admin, globex, sensor, image, rows_past_the_constraints):
     theirs = devices(globex, 3, device_type=sensor)  # even of acme's type (as a forged row would be)
     foreign_group = make_group(globex)
     ours = devices(acme, 1, device_type=sensor)

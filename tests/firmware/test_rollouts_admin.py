@@ -450,7 +450,9 @@ def test_standard_user_with_the_policy_acts_on_rollouts_of_their_groups(acme, im
 # --- the device page's firmware history -------------------------------------------------------------
 
 
-def test_device_page_lists_only_that_devices_targets_of_the_callers_tenant(acme, acme_admin, globex, ready):
+def test_device_page_lists_only_that_devices_targets_of_the_callers_tenant(
+    acme, acme_admin, globex, ready, rows_past_the_constraints
+):
     do_start_rollout(ready, actor=acme_admin)
     target, neighbour = in_wave(ready, 0).order_by("pk")
     walk(RolloutTarget.objects.filter(pk=target.pk), "failed", error_code="flash_error")

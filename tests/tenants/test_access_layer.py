@@ -91,7 +91,7 @@ def test_user_without_role_sees_nothing(acme, acme_admin):
     assert visible(acme_admin) == set()
 
 
-def test_half_applied_migration_fails_closed(acme, globex):
+def test_half_applied_migration_fails_closed(acme, globex, rows_past_the_constraints):
     """The report's incident: rights rows that point across tenants grant nothing.
 
     A user whose role row still points at another tenant's role, or a right whose group
