@@ -46,6 +46,8 @@ class Actor:
     label: str
     user: Any = None
     support_grant_id: int | None = None
+    #: the grant's tenant: only entries in that tenant's chain name the grant
+    support_grant_tenant_id: int | None = None
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("cot_audit_context", default=None)
@@ -84,7 +86,7 @@ def current_actor() -> Actor:
 
     grant = active_support_grant(user)
     if grant is not None:
-        return Actor(ActorKind.SUPPORT, f"{user.email} via support grant {grant.pk}", user, grant.pk)
+        return Actor(ActorKind.SUPPORT, f"{user.email} via support grant {grant.pk}", user, grant.pk, grant.tenant_id)
     token = getattr(request, "cot_api_token", None)
     if token is not None:
         return Actor(ActorKind.TOKEN, f"{user.email} via API token {token.prefix}", user)

@@ -117,7 +117,10 @@ class AuditEntry(AbstractLogEntry):
                 self.actor_kind, self.actor_label = ActorKind.USER, self.actor.email
             else:
                 self.actor_kind, self.actor_label = actor.kind, actor.label
-                self.support_grant_id = actor.support_grant_id
+                if actor.support_grant_tenant_id == self.tenant_id:
+                    # An engineer's own events (logout, password) go to the provider's chain,
+                    # which must not name a customer's grant (check_isolation would rightly flag it).
+                    self.support_grant_id = actor.support_grant_id
         if self.actor is not None:
             self.actor_email = self.actor.email
         ctx = current_context()

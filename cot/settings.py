@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "tenants.middleware.TenantSessionMiddleware",
     "tenants.support_middleware.SupportGrantMiddleware",
+    # Tenants closed for maintenance: the notice (503) and nothing else, support engineers included.
+    "tenants.middleware.MaintenanceMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]

@@ -15,6 +15,26 @@ accesslog = "-"
 forwarded_allow_ips = os.environ.get("COT_TRUSTED_PROXIES", "127.0.0.1")
 
 
+def on_starting(server: object) -> None:
+    """Once, in the master, before any worker: the startup checks (``cot.checks``).
+
+    A half-migrated database or missing permissions stop the server instead of serving
+    from them. Here and not in each worker: a worker restarted during a short database
+    outage must not take the whole server down with it.
+    """
+    import django
+    from django.db import connections
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cot.settings")
+    django.setup()
+    from cot.checks import refuse_to_start_on_errors
+
+    try:
+        refuse_to_start_on_errors()
+    finally:
+        connections.close_all()  # the workers open their own
+
+
 def post_worker_init(worker: object) -> None:
     """Move everything loaded at start-up out of the garbage collector's sight.
 

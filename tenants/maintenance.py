@@ -34,20 +34,32 @@ from tenants.services import do_set_tenant_maintenance
 
 @contextmanager
 def maintenance_during(tenant_ids: Iterable[int], *, reason: str) -> Iterator[None]:
-    """Close ``tenant_ids`` (committed), run the block in one transaction, then restore their previous mode."""
+    """Close ``tenant_ids`` (committed), run the block in one transaction, then reopen what this call closed.
+
+    Reopening restores the mode each tenant had before, but only where the tenant is
+    still closed with this change's reason: an operator who changed the maintenance in
+    the meantime keeps their choice. A tenant found closed with this same reason (a
+    run of the same change that died) counts as open before, so running the change
+    again opens it once the change is through.
+    """
     if connection.in_atomic_block:
         raise RuntimeError("maintenance_during commits on its own: run it outside a transaction (atomic = False).")
+    closed, reason = Tenant.Maintenance.CLOSED, reason.strip()[:200]  # as the tenant row stores it
     with transaction.atomic():
-        changing = Tenant.objects.select_for_update().filter(pk__in=list(tenant_ids))
-        before = {tenant.pk: (tenant.maintenance, tenant.maintenance_reason) for tenant in changing}
-        for tenant in Tenant.objects.filter(pk__in=before):
-            do_set_tenant_maintenance(tenant, Tenant.Maintenance.CLOSED, reason=reason)
+        before = {}
+        for tenant in Tenant.objects.select_for_update().filter(pk__in=list(tenant_ids)):
+            died_before = tenant.maintenance == closed and tenant.maintenance_reason == reason
+            before[tenant.pk] = ("", "") if died_before else (tenant.maintenance, tenant.maintenance_reason)
+            do_set_tenant_maintenance(tenant, closed, reason=reason)
     try:
         with transaction.atomic():
             yield
     finally:
         # Completed or rolled back: the rows are whole either way, so the door opens again.
         with transaction.atomic():
-            for tenant in Tenant.objects.select_for_update().filter(pk__in=before):
+            still_ours = Tenant.objects.select_for_update().filter(
+                pk__in=before, maintenance=closed, maintenance_reason=reason
+            )
+            for tenant in still_ours:
                 mode, previous_reason = before[tenant.pk]
                 do_set_tenant_maintenance(tenant, mode, reason=previous_reason)

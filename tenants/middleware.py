@@ -23,9 +23,6 @@ class TenantSessionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        closed = closed_for_maintenance(user)
-        if closed is not None and not request.path.endswith("/logout/"):
-            return maintenance_response(request, closed)
         if user.is_authenticated:
             reason = self._reason_to_end(request)
             if reason:
@@ -48,6 +45,23 @@ class TenantSessionMiddleware:
         if last_seen is not None and time.time() - last_seen > tenant.session_idle_minutes * 60:
             return "You were logged out after a period of inactivity."
         return ""
+
+
+class MaintenanceMiddleware:
+    """Answers everyone working in a tenant closed for maintenance with the notice (503), and nothing else.
+
+    After ``SupportGrantMiddleware``, so a support engineer inside a closed tenant's grant
+    gets the notice too. Logging out stays possible.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        closed = closed_for_maintenance(request.user)
+        if closed is not None and not request.path.endswith("/logout/"):
+            return maintenance_response(request, closed)
+        return self.get_response(request)
 
 
 def maintenance_response(request: HttpRequest, tenant: Tenant) -> HttpResponse:

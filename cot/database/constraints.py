@@ -33,12 +33,15 @@ def same_tenant_foreign_key(table: str, column: str, referenced: str) -> migrati
 def same_tenant_trigger(name: str, table: str, condition: str) -> migrations.RunSQL:
     """A constraint trigger on ``table`` that refuses a row for which ``condition`` (SQL over ``NEW``) holds.
 
-    Checked at commit (``DEFERRABLE INITIALLY DEFERRED``), on insert and update.
+    Checked at commit (``DEFERRABLE INITIALLY DEFERRED``), on insert and update. The function
+    runs with a fixed ``search_path`` (``pg_temp`` last) and ``condition`` names its tables
+    with their schema, so a session cannot shadow them with temporary tables of its own.
     """
     function = f"{name}_check"
     return migrations.RunSQL(
         f"""
-        CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+        CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql
+        SET search_path = pg_catalog, public, pg_temp AS $$
         BEGIN
             IF {condition} THEN
                 RAISE EXCEPTION 'a row of {table} may not tie two tenants together (%)', NEW.id

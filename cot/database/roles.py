@@ -91,6 +91,8 @@ def grant_to_application(connection: BaseDatabaseWrapper, role: str) -> None:
     grantee = quote(role)
     statements = [
         f"GRANT USAGE ON SCHEMA public TO {grantee}",
+        # No temporary tables: one could shadow a table that a function names without its schema.
+        f"REVOKE TEMPORARY ON DATABASE {quote(connection.settings_dict['NAME'])} FROM PUBLIC, {grantee}",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {grantee}",
         f"GRANT {', '.join(ROW_PRIVILEGES)} ON ALL TABLES IN SCHEMA public TO {grantee}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {grantee}",

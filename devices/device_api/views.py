@@ -26,7 +26,12 @@ from devices.device_api.auth import DeviceAuthError, authenticate_device
 from devices.device_api.validation import PayloadError
 from devices.models import Device, Operation, OperationResult
 from devices.presence import type_interval, write_lag
-from devices.services.registration import RegistrationRefused, RegistrationThrottled, device_register
+from devices.services.registration import (
+    RegistrationPaused,
+    RegistrationRefused,
+    RegistrationThrottled,
+    device_register,
+)
 from devices.services.registry import do_rotate_device_credential
 
 # JSON for almost everything; a firmware download streams bytes (higher apps' views, devices.device_api.routes).
@@ -137,6 +142,8 @@ def register(request: HttpRequest) -> JsonResponse:
         )
     except RegistrationRefused:
         return _error(404, "No registration matches; ask the administrator to expect this device.")
+    except RegistrationPaused:
+        return _error(503, "The organisation is in maintenance; register again later.", **{"Retry-After": "60"})
     if answer.pending:
         return JsonResponse({"status": "pending", "detail": "Waiting for an administrator to accept."}, status=202)
     assert answer.device is not None

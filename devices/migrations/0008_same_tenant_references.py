@@ -35,13 +35,13 @@ class Migration(migrations.Migration):
         same_tenant_trigger(
             "devices_group_user_right_same_tenant",
             "devices_devicegroupuserpermission",
-            "EXISTS (SELECT FROM devices_devicegroup AS g JOIN tenants_user AS u ON u.id = NEW.user_id"
+            "EXISTS (SELECT FROM public.devices_devicegroup AS g JOIN public.tenants_user AS u ON u.id = NEW.user_id"
             " WHERE g.id = NEW.content_object_id AND g.tenant_id <> u.tenant_id)",
         ),
         same_tenant_trigger(
             "devices_group_role_right_same_tenant",
             "devices_devicegrouprolepermission",
-            "EXISTS (SELECT FROM devices_devicegroup AS g JOIN tenants_role AS r ON r.group_id = NEW.group_id"
+            "EXISTS (SELECT FROM public.devices_devicegroup AS g JOIN public.tenants_role AS r ON r.group_id = NEW.group_id"
             " WHERE g.id = NEW.content_object_id AND g.tenant_id <> r.tenant_id)",
         ),
     ]

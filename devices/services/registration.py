@@ -56,6 +56,10 @@ class RegistrationRefused(Exception):
     """Unknown id, wrong or missing token, finished registration: one answer for all."""
 
 
+class RegistrationPaused(Exception):
+    """The tenant is in maintenance: a device that proved its token may try again later (nothing was written)."""
+
+
 class RegistrationThrottled(Exception):
     """Too many wrong tokens from this address or for this external id; try again later."""
 
@@ -358,6 +362,9 @@ def device_register(
             raise RegistrationThrottled(spent)
         if registration is not None and secret_digest(registration_token or "") == registration.token_digest:
             ratelimit.refund(guessing.address)
+            if registration.tenant.maintenance:
+                # Only now, after the token: an unproven caller learns nothing about the tenant.
+                raise RegistrationPaused
             return _complete(registration)
         newly_spent = guessing.wrong() and spent is None
         if registration is not None:

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
         same_tenant_trigger(
             "tenants_user_group_same_tenant",
             "tenants_user_groups",
-            "EXISTS (SELECT FROM tenants_user AS u JOIN tenants_role AS r ON r.group_id = NEW.group_id"
+            "EXISTS (SELECT FROM public.tenants_user AS u JOIN public.tenants_role AS r ON r.group_id = NEW.group_id"
             " WHERE u.id = NEW.user_id AND r.tenant_id <> u.tenant_id)",
         ),
     ]

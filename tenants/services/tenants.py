@@ -45,7 +45,6 @@ def do_create_tenant(*, slug: str, name: str, provider: bool = False, actor: Use
 
 
 @transaction.atomic
-@transaction.atomic
 def do_set_tenant_maintenance(tenant: Tenant, mode: str, *, reason: str = "", actor: User | None = None) -> Tenant:
     """Put a tenant into maintenance (read-only or closed) or take it out; audited in its trail.
 
@@ -76,6 +75,7 @@ def do_set_tenant_maintenance(tenant: Tenant, mode: str, *, reason: str = "", ac
     return tenant
 
 
+@transaction.atomic
 def do_set_tenant_status(tenant: Tenant, status: str, *, actor: User | None = None) -> Tenant:
     """Suspend or reactivate a tenant; a suspended tenant loses all access at once."""
     if actor is not None:

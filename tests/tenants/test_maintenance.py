@@ -101,3 +101,33 @@ def test_operators_use_the_cockpit_actions_and_the_command(acme, operator):
     acme.refresh_from_db()
     assert acme.maintenance == Tenant.Maintenance.OFF
     assert AuditEntry.objects.filter(tenant=acme, event="tenant.maintenance").count() == 2
+
+
+def test_registration_in_maintenance_answers_503_only_to_a_device_with_the_right_token(acme, acme_admin, operator):
+    from devices.services.registration import do_create_registration
+
+    issued = do_create_registration(external_id="SN-1", actor=acme_admin)
+    registration, token = issued.registration, issued.token
+    do_set_tenant_maintenance(acme, Tenant.Maintenance.READ_ONLY, actor=operator)
+    body = {"tenant": "acme", "external_id": "SN-1"}
+    client = device_client("")
+    wrong = client.post("/api/device/v1/register", {**body, "registration_token": "x" * 12}, format="json")
+    assert wrong.status_code == 404  # the same answer as for any unknown registration
+    right = client.post("/api/device/v1/register", {**body, "registration_token": token}, format="json")
+    assert right.status_code == 503
+    assert right["Retry-After"] == "60"
+    registration.refresh_from_db()
+    assert registration.device_id is None
+
+
+def test_a_support_engineer_inside_a_closed_tenant_gets_the_notice(acme, acme_admin, operator, provider):
+    from tenants.services import do_create_support_grant
+
+    engineer = make_user(provider, Role.Kind.SUPPORT, email="engineer@platform.test")
+    _, link = do_create_support_grant(actor=acme_admin, reason="T-1", duration_hours=2, scope="read")
+    client = verified_client(engineer)
+    client.post("/support/enter/", {"secret": link.partition("#")[2]})
+    do_set_tenant_maintenance(acme, Tenant.Maintenance.CLOSED, actor=operator)
+    page = client.get("/cockpit/devices/devicegroup/")
+    assert page.status_code == 503
+    assert "closed until the change is complete" in page.content.decode()

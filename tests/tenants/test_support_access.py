@@ -322,3 +322,20 @@ def test_refused_link_attempts_stay_in_the_customers_trail(acme, acme_admin, pro
     assert [entry.additional_data["engineer"] for entry in refused] == [stranger.email, engineer.email]
     grant.refresh_from_db()
     assert grant.engineer_id == engineer.pk  # the refused attempt changed nothing else
+
+
+@pytest.mark.django_db(databases=["default", "telemetry"])
+def test_an_engineers_own_events_name_no_customer_grant_and_tie_no_tenants(acme, engineer, grant_link):
+    """Logging out inside a grant writes to the provider's chain: that entry must not name acme's grant."""
+    from tenants.isolation import find_cross_tenant_rows
+
+    client = verified_client(engineer)
+    assert open_link(client, grant_link[1]).status_code in (200, 302)
+    assert groups_seen(client).status_code == 200
+    client.post("/cockpit/logout/")
+
+    logout = AuditEntry.objects.filter(event="auth.logout", actor=engineer).get()
+    assert logout.tenant_id == engineer.tenant_id and logout.support_grant_id is None
+    in_acme = AuditEntry.objects.filter(tenant=acme, support_grant_id=grant_link[0].pk)
+    assert in_acme.exists()  # what the engineer did inside acme still names the grant
+    assert find_cross_tenant_rows().clean
