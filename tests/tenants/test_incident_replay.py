@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
+from tenants.maintenance import maintenance_during
 from tenants.models import Role, Tenant
 from tenants.services import do_set_tenant_maintenance
 from tests.factories import api_client, grant, make_group, make_user, verified_client
@@ -139,3 +140,27 @@ def test_a_killed_rewrite_leaves_the_tenant_closed_until_an_operator_opens_it(sc
     assert _closed(_seen(scene))  # fail closed: nobody finished the change, nobody opened the door
     do_set_tenant_maintenance(scene["tenant"], Tenant.Maintenance.OFF, actor=operator)
     assert _seen(scene) == before  # PostgreSQL rolled the half-change back
+
+
+def test_running_the_change_again_after_a_crash_opens_the_tenant(scene):
+    tenant = scene["tenant"]
+    do_set_tenant_maintenance(tenant, Tenant.Maintenance.CLOSED, reason="rights move to roles")  # the dead run's
+    with maintenance_during([tenant.pk], reason="rights move to roles"):
+        pass
+    tenant.refresh_from_db()
+    assert tenant.maintenance == Tenant.Maintenance.OFF
+
+
+def test_an_operators_change_during_the_rewrite_is_kept(scene, provider):
+    operator = make_user(provider, Role.Kind.OPERATOR, email="ops@platform.test")
+    tenant = scene["tenant"]
+    with maintenance_during([tenant.pk], reason="rights move to roles"):
+        do_set_tenant_maintenance(tenant, Tenant.Maintenance.READ_ONLY, reason="checking", actor=operator)
+    tenant.refresh_from_db()
+    assert (tenant.maintenance, tenant.maintenance_reason) == (Tenant.Maintenance.READ_ONLY, "checking")
+
+
+def test_the_change_must_not_run_inside_a_transaction(scene):
+    nested = maintenance_during([scene["tenant"].pk], reason="nested")
+    with pytest.raises(RuntimeError, match="outside a transaction"), transaction.atomic(), nested:
+        pass
