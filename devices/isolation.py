@@ -20,7 +20,9 @@ from devices.models import (
     DeviceGroupUserPermission,
     Event,
     Measurement,
+    Operation,
     OperationResult,
+    PayloadPurge,
 )
 from tenants.isolation import Check, Finding, register, register_finder
 
@@ -53,7 +55,20 @@ def register_checks() -> None:
             "WHERE role.tenant_id <> device_group.tenant_id",
         )
     )
+    purges = PayloadPurge._meta.db_table
+    register(
+        Check(
+            f"{purges}.device_ids",
+            purges,
+            # A purge deletes payload by device id: every id must be one of the purge's tenant's devices.
+            f"SELECT DISTINCT purge.id, purge.tenant_id, device.tenant_id FROM {purges} AS purge "  # noqa: S608
+            "CROSS JOIN LATERAL unnest(purge.device_ids) AS listed (device_id) "
+            "JOIN devices_device AS device ON device.id = listed.device_id "
+            "WHERE device.tenant_id <> purge.tenant_id",
+        )
+    )
     register_finder("payload.device", payload_of_other_tenants_devices)
+    register_finder("payload.operation", results_of_other_tenants_operations)
 
 
 def payload_of_other_tenants_devices(limit: int) -> Iterator[Finding]:
@@ -73,6 +88,34 @@ def payload_of_other_tenants_devices(limit: int) -> Iterator[Finding]:
             while pairs := cursor.fetchmany(PAIRS_PER_BATCH):
                 for devices_tenant, tenant, first_row in _not_the_devices_tenant(pairs):
                     yield Finding(f"{table}.device", table, str(first_row), tenant, devices_tenant)
+                    found += 1
+                    if found >= limit:
+                        return
+
+
+def results_of_other_tenants_operations(limit: int) -> Iterator[Finding]:
+    """Operation results whose operation is another tenant's or another device's (or gone), by batches."""
+    table = OperationResult._meta.db_table
+    with connections[TELEMETRY_ALIAS].chunked_cursor() as cursor:
+        cursor.execute(f"SELECT operation_id, device_id, tenant_id, min(id) FROM {table} GROUP BY 1, 2, 3")  # noqa: S608
+        found = 0
+        while rows := cursor.fetchmany(PAIRS_PER_BATCH):
+            operations, devices, tenants, first_rows = (list(column) for column in zip(*rows, strict=True))
+            with connections["default"].cursor() as registry:
+                registry.execute(
+                    f"""
+                    SELECT operation.tenant_id, result.tenant_id, result.first_row
+                    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+                        AS result (operation_id, device_id, tenant_id, first_row)
+                    LEFT JOIN {Operation._meta.db_table} AS operation ON operation.id = result.operation_id
+                    WHERE operation.tenant_id IS DISTINCT FROM result.tenant_id
+                       OR operation.device_id IS DISTINCT FROM result.device_id
+                    ORDER BY result.first_row
+                    """,  # noqa: S608 (the table name comes from the model)
+                    [operations, devices, tenants, first_rows],
+                )
+                for operations_tenant, tenant, first_row in registry.fetchall():
+                    yield Finding(f"{table}.operation", table, str(first_row), tenant, operations_tenant)
                     found += 1
                     if found >= limit:
                         return

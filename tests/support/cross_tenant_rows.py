@@ -15,7 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 import audit
-from devices.models import Measurement
+from devices.models import Measurement, Operation, OperationResult
 from tenants.models import Role
 from tests.factories import make_device, make_group, make_user
 
@@ -97,6 +97,32 @@ def measurement_of_other_tenants_device(acme: Any, globex: Any, cursor: Writer) 
     return "devices_measurement.device", "devices_measurement", str(row)
 
 
+def purge_of_other_tenants_device(acme: Any, globex: Any, cursor: Writer) -> tuple[str, str, str]:
+    theirs, _ = make_device(globex, make_group(globex))
+    with cursor("default") as raw:
+        raw.execute(
+            "INSERT INTO devices_payloadpurge (tenant_id, device_ids, status, total, deleted, created_at) "
+            "VALUES (%s, %s, 'queued', 0, 0, now()) RETURNING id",
+            [acme.pk, [theirs.pk]],
+        )
+        (row,) = raw.fetchone()
+    return "devices_payloadpurge.device_ids", "devices_payloadpurge", str(row)
+
+
+def result_of_other_tenants_operation(acme: Any, globex: Any, cursor: Writer) -> tuple[str, str, str]:
+    ours, _ = make_device(acme, make_group(acme))
+    theirs, _ = make_device(globex, make_group(globex))
+    operation = Operation.objects.create(tenant=globex, device=theirs, kind="restart")
+    with cursor("telemetry") as raw:
+        raw.execute(
+            f"INSERT INTO {OperationResult._meta.db_table} (tenant_id, device_id, operation_id, time, status, message) "
+            "VALUES (%s, %s, %s, %s, 'successful', '') RETURNING id",
+            [acme.pk, ours.pk, operation.pk, timezone.now()],
+        )
+        (row,) = raw.fetchone()
+    return "devices_operationresult.operation", "devices_operationresult", str(row)
+
+
 #: the cases the database itself refuses (composite keys and constraint triggers)
 REFUSED_BY_CONSTRAINTS: dict[str, Case] = {
     "device in another tenant's group": device_in_other_tenants_group,
@@ -105,10 +131,12 @@ REFUSED_BY_CONSTRAINTS: dict[str, Case] = {
     "member of another tenant's role": member_of_other_tenants_role,
     "user with another tenant's role": user_with_other_tenants_role,
 }
-#: every case; the last two only the isolation check finds (platform staff may be actors;
-#: payload rows live in another database than their devices)
+#: every case; the ones below only the isolation check finds (platform staff may be actors;
+#: payload rows live in another database than their devices; purges list device ids in an array)
 ALL: dict[str, Case] = {
     **REFUSED_BY_CONSTRAINTS,
     "another tenant's user as audit actor": other_tenants_user_as_actor,
     "measurement of another tenant's device": measurement_of_other_tenants_device,
+    "purge of another tenant's device": purge_of_other_tenants_device,
+    "result of another tenant's operation": result_of_other_tenants_operation,
 }
