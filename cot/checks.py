@@ -13,6 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.migrations.executor import MigrationExecutor
 
 
 @checks.register(checks.Tags.security, deploy=True)
@@ -55,9 +57,6 @@ def startup_checks_apply(databases: Any) -> bool:
 @checks.register(STARTUP, checks.Tags.database)
 def migrations_complete(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Every migration of the code has run on each database: a half-migrated schema is no state to serve from."""
-    from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-    from django.db.migrations.executor import MigrationExecutor
-
     problems: list[checks.CheckMessage] = []
     if not startup_checks_apply(databases):
         return problems
@@ -83,8 +82,9 @@ def migrations_complete(app_configs: Any = None, databases: Any = None, **kwargs
 def refuse_to_start_on_errors() -> None:
     """Run the startup checks against both databases; raise ``ImproperlyConfigured`` naming every error.
 
-    Called by the web (``cot/wsgi.py``) and by Celery workers before they take work
-    (``cot/celery.py``): a process that would serve from a half-applied change stops instead.
+    Called once by gunicorn's master before it starts workers (``on_starting`` in
+    deploy/gunicorn.conf.py) and by each Celery worker as it starts (``cot/celery.py``):
+    a server that would serve from a half-applied change stops instead.
     """
     messages = checks.run_checks(tags=[STARTUP], databases=list(settings.DATABASES))
     errors = [message for message in messages if message.is_serious()]

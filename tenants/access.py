@@ -234,9 +234,7 @@ def caller_for(user: AnyUser) -> Caller | None:
         return None
     read_only = bool(getattr(user, _READ_ONLY_ATTR, False))
     via_token = bool(getattr(user, _VIA_TOKEN_ATTR, False))
-    grant = active_support_grant(user) if role.kind == Role.Kind.SUPPORT else None
-    # Maintenance is the tenant's whose data the caller works in (a grant's, for support).
-    working_in = grant.tenant if grant is not None else tenant
+    working_in, grant = _working_in(user)
     if working_in.maintenance == Tenant.Maintenance.CLOSED:
         return None
     in_maintenance = working_in.maintenance == Tenant.Maintenance.READ_ONLY
@@ -271,9 +269,18 @@ def closed_for_maintenance(user: AnyUser) -> Tenant | None:
     """The tenant a signed-in ``user`` works in if it is closed for maintenance (then ``caller_for`` is None)."""
     if not isinstance(user, User) or not user.is_authenticated:
         return None
-    grant = active_support_grant(user) if user.role is not None and user.role.kind == Role.Kind.SUPPORT else None
-    working_in = grant.tenant if grant is not None else user.tenant
+    working_in, _ = _working_in(user)
     return working_in if working_in.maintenance == Tenant.Maintenance.CLOSED else None
+
+
+def _working_in(user: User) -> tuple[Tenant, SupportGrant | None]:
+    """The tenant whose data ``user`` works in (a support engineer: their grant's), and the grant.
+
+    Maintenance is that tenant's: an engineer inside a closed customer tenant is shut out too.
+    """
+    role = user.role
+    grant = active_support_grant(user) if role is not None and role.kind == Role.Kind.SUPPORT else None
+    return (grant.tenant if grant is not None else user.tenant), grant
 
 
 def pinned(qs: Q_T, caller: Caller) -> Q_T:
