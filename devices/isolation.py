@@ -71,68 +71,55 @@ def register_checks() -> None:
     register_finder("payload.operation", results_of_other_tenants_operations)
 
 
-def payload_of_other_tenants_devices(limit: int) -> Iterator[Finding]:
-    """Payload rows whose device is another tenant's (or gone): one finding per table, device and tenant.
-
-    Each payload table is grouped by (device, tenant) in the telemetry database (the first
-    row id of each pair names it), and the pairs are compared with the registry's devices
-    in batches of ``PAIRS_PER_BATCH`` with one ``unnest`` join each.
-    """
-    found = 0
+def payload_of_other_tenants_devices() -> Iterator[Finding]:
+    """Payload rows whose device is another tenant's (or gone): one finding per table, device and tenant."""
     for model in PAYLOAD_MODELS:
         table = model._meta.db_table
-        with connections[TELEMETRY_ALIAS].chunked_cursor() as cursor:
-            cursor.execute(
-                f"SELECT device_id, tenant_id, min(id) FROM {table} GROUP BY device_id, tenant_id"  # noqa: S608
-            )
-            while pairs := cursor.fetchmany(PAIRS_PER_BATCH):
-                for devices_tenant, tenant, first_row in _not_the_devices_tenant(pairs):
-                    yield Finding(f"{table}.device", table, str(first_row), tenant, devices_tenant)
-                    found += 1
-                    if found >= limit:
-                        return
-
-
-def results_of_other_tenants_operations(limit: int) -> Iterator[Finding]:
-    """Operation results whose operation is another tenant's or another device's (or gone), by batches."""
-    table = OperationResult._meta.db_table
-    with connections[TELEMETRY_ALIAS].chunked_cursor() as cursor:
-        cursor.execute(f"SELECT operation_id, device_id, tenant_id, min(id) FROM {table} GROUP BY 1, 2, 3")  # noqa: S608
-        found = 0
-        while rows := cursor.fetchmany(PAIRS_PER_BATCH):
-            operations, devices, tenants, first_rows = (list(column) for column in zip(*rows, strict=True))
-            with connections["default"].cursor() as registry:
-                registry.execute(
-                    f"""
-                    SELECT operation.tenant_id, result.tenant_id, result.first_row
-                    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
-                        AS result (operation_id, device_id, tenant_id, first_row)
-                    LEFT JOIN {Operation._meta.db_table} AS operation ON operation.id = result.operation_id
-                    WHERE operation.tenant_id IS DISTINCT FROM result.tenant_id
-                       OR operation.device_id IS DISTINCT FROM result.device_id
-                    ORDER BY result.first_row
-                    """,  # noqa: S608 (the table name comes from the model)
-                    [operations, devices, tenants, first_rows],
-                )
-                for operations_tenant, tenant, first_row in registry.fetchall():
-                    yield Finding(f"{table}.operation", table, str(first_row), tenant, operations_tenant)
-                    found += 1
-                    if found >= limit:
-                        return
-
-
-def _not_the_devices_tenant(pairs: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-    """The pairs whose device is another tenant's or missing; each as (device's tenant or None, tenant, row)."""
-    devices, tenants, rows = (list(column) for column in zip(*pairs, strict=True))
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
+        yield from _compare_with_registry(
+            f"{table}.device",
+            table,
+            "device_id, tenant_id",
             f"""
-            SELECT device.tenant_id, pair.tenant_id, pair.first_row
+            SELECT registered.tenant_id, pair.tenant_id, pair.first_row
             FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS pair (device_id, tenant_id, first_row)
-            LEFT JOIN {Device._meta.db_table} AS device ON device.id = pair.device_id
-            WHERE device.tenant_id IS DISTINCT FROM pair.tenant_id
-            ORDER BY pair.first_row
+            LEFT JOIN {Device._meta.db_table} AS registered ON registered.id = pair.device_id
+            WHERE registered.tenant_id IS DISTINCT FROM pair.tenant_id
             """,  # noqa: S608 (the table name comes from the model)
-            [devices, tenants, rows],
         )
-        return cursor.fetchall()
+
+
+def results_of_other_tenants_operations() -> Iterator[Finding]:
+    """Operation results whose operation is another tenant's or another device's (or gone)."""
+    table = OperationResult._meta.db_table
+    yield from _compare_with_registry(
+        f"{table}.operation",
+        table,
+        "operation_id, device_id, tenant_id",
+        f"""
+        SELECT registered.tenant_id, pair.tenant_id, pair.first_row
+        FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+            AS pair (operation_id, device_id, tenant_id, first_row)
+        LEFT JOIN {Operation._meta.db_table} AS registered ON registered.id = pair.operation_id
+        WHERE registered.tenant_id IS DISTINCT FROM pair.tenant_id
+           OR registered.device_id IS DISTINCT FROM pair.device_id
+        """,  # noqa: S608 (the table name comes from the model)
+    )
+
+
+def _compare_with_registry(check: str, table: str, keys: str, compare: str) -> Iterator[Finding]:
+    """Payload rows of ``table`` grouped by ``keys``, compared with the registry in batches.
+
+    The telemetry database groups the rows (the first row id of each group names it); each
+    batch of ``PAIRS_PER_BATCH`` groups goes to the registry as arrays, one per column, and
+    ``compare`` returns ``(the registry's tenant or None, the rows' tenant, first row)``
+    for the groups that do not match.
+    """
+    grouped = f"SELECT {keys}, min(id) FROM {table} GROUP BY {keys}"  # noqa: S608 (names from the models)
+    with connections[TELEMETRY_ALIAS].chunked_cursor() as cursor:
+        cursor.execute(grouped)
+        while groups := cursor.fetchmany(PAIRS_PER_BATCH):
+            with connections["default"].cursor() as registry:
+                registry.execute(compare, [list(column) for column in zip(*groups, strict=True)])
+                mismatches = registry.fetchall()
+            for registered_tenant, tenant, first_row in mismatches:
+                yield Finding(check, table, str(first_row), tenant, registered_tenant)

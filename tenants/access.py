@@ -238,21 +238,13 @@ def caller_for(user: AnyUser) -> Caller | None:
     if working_in.maintenance == Tenant.Maintenance.CLOSED:
         return None
     in_maintenance = working_in.maintenance == Tenant.Maintenance.READ_ONLY
-    if grant is not None:
-        return Caller(
-            user=user,
-            tenant=grant.tenant,
-            role=role,
-            read_only=read_only or in_maintenance or grant.scope == SupportGrant.Scope.READ,
-            support_grant=grant,
-            via_token=via_token,
-            in_maintenance=in_maintenance,
-        )
+    read_grant = grant is not None and grant.scope == SupportGrant.Scope.READ
     return Caller(
         user=user,
-        tenant=tenant,
+        tenant=working_in,
         role=role,
-        read_only=read_only or in_maintenance,
+        read_only=read_only or in_maintenance or read_grant,
+        support_grant=grant,
         via_token=via_token,
         in_maintenance=in_maintenance,
     )

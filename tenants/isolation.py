@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -68,8 +69,8 @@ class Check:
             return [Finding(self.name, self.table, str(row), tenant, other) for row, tenant, other in cursor.fetchall()]
 
 
-#: a finder yields findings by other means than one query (across databases)
-Finder = Callable[[int], Iterable[Finding]]
+#: a finder yields findings by other means than one query (across databases); the runner reads it up to its limit
+Finder = Callable[[], Iterable[Finding]]
 _CHECKS: dict[str, Check] = {}
 _FINDERS: dict[str, Finder] = {}
 
@@ -154,19 +155,18 @@ class Result:
 
 def find_cross_tenant_rows(limit: int = LIMIT) -> Result:
     """Run every check and finder; reads only."""
+    runs: list[tuple[str, Callable[[], Iterable[Finding]]]] = [
+        *((check.name, partial(check.run, limit + 1)) for check in all_checks()),
+        *sorted(_FINDERS.items()),
+    ]
     findings: list[Finding] = []
     truncated: list[str] = []
-    for check in all_checks():
-        found = check.run(limit + 1)
-        findings += found[:limit]
-        if len(found) > limit:
-            truncated.append(check.name)
-    for name, finder in sorted(_FINDERS.items()):
-        found = list(islice(finder(limit + 1), limit + 1))
+    for name, run in runs:
+        found = list(islice(run(), limit + 1))
         findings += found[:limit]
         if len(found) > limit:
             truncated.append(name)
-    return Result(findings, truncated, len(_CHECKS) + len(derived_checks()) + len(_FINDERS))
+    return Result(findings, truncated, len(runs))
 
 
 def register_tenants_checks() -> None:

@@ -33,28 +33,26 @@ def device_in_other_tenants_group(acme: Any, globex: Any, cursor: Writer) -> tup
 
 def right_on_other_tenants_group(acme: Any, globex: Any, cursor: Writer) -> tuple[str, str, str]:
     user = make_user(acme, Role.Kind.STANDARD)
-    other = make_group(globex)
-    with cursor("default") as raw:
-        raw.execute(
-            "INSERT INTO devices_devicegroupuserpermission (user_id, permission_id, content_object_id) "
-            "SELECT %s, id, %s FROM auth_permission WHERE codename = 'view_devicegroup' RETURNING id",
-            [user.pk, other.pk],
-        )
-        (row,) = raw.fetchone()
-    return "devices_devicegroupuserpermission.user", "devices_devicegroupuserpermission", str(row)
+    row = _view_right(cursor, "devices_devicegroupuserpermission", "user_id", user.pk, make_group(globex).pk)
+    return "devices_devicegroupuserpermission.user", "devices_devicegroupuserpermission", row
 
 
 def role_right_on_other_tenants_group(acme: Any, globex: Any, cursor: Writer) -> tuple[str, str, str]:
     role = Role.objects.get(tenant=acme, kind=Role.Kind.STANDARD)
-    other = make_group(globex)
+    row = _view_right(cursor, "devices_devicegrouprolepermission", "group_id", role.group_id, make_group(globex).pk)
+    return "devices_devicegrouprolepermission.role", "devices_devicegrouprolepermission", row
+
+
+def _view_right(cursor: Writer, table: str, holder_column: str, holder: int, group: int) -> str:
+    """A guardian row giving ``holder`` view on ``group``, written raw; its id."""
     with cursor("default") as raw:
         raw.execute(
-            "INSERT INTO devices_devicegrouprolepermission (group_id, permission_id, content_object_id) "
+            f"INSERT INTO {table} ({holder_column}, permission_id, content_object_id) "
             "SELECT %s, id, %s FROM auth_permission WHERE codename = 'view_devicegroup' RETURNING id",
-            [role.group_id, other.pk],
+            [holder, group],
         )
         (row,) = raw.fetchone()
-    return "devices_devicegrouprolepermission.role", "devices_devicegrouprolepermission", str(row)
+    return str(row)
 
 
 def member_of_other_tenants_role(acme: Any, globex: Any, cursor: Writer) -> tuple[str, str, str]:
