@@ -15,6 +15,7 @@ from django.db import connection, models, transaction
 
 from audit.chain import GENESIS_HASH, entry_digest, lock_chain
 from audit.context import ActorKind, current_actor, current_context
+from cot.database.scope import cross_tenant, tenant_scope
 from cot.prepared import execute_prepared
 from tenants.querysets import TenantQuerySet
 
@@ -101,7 +102,9 @@ class AuditEntry(AbstractLogEntry):
         self.object_pk = str(self.object_pk)  # auditlog passes ints; the database returns text
         # No savepoint: an entry that cannot be written must undo the change it describes,
         # so its error ends the caller's transaction too (and two round trips are saved).
-        with transaction.atomic(savepoint=False):
+        # The entry goes to its tenant's chain whoever writes it (an operator, a support
+        # engineer, a job): the append runs in that chain's scope, the platform's on its path.
+        with chain_scope(self.tenant_id), transaction.atomic(savepoint=False):
             lock_chain(self.tenant_id)
             self.seq, self.prev_hash = _chain_head(self.tenant_id)
             self.entry_hash = entry_digest(self)
@@ -127,6 +130,11 @@ class AuditEntry(AbstractLogEntry):
         if ctx is not None:
             self.remote_addr = self.remote_addr or ctx.source
             self.cid = self.cid or ctx.request_id
+
+
+def chain_scope(tenant_id: int | None) -> Any:
+    """The scope that reads and appends ``tenant_id``'s chain (the platform's: every tenant's path)."""
+    return cross_tenant("audit.platform_chain") if tenant_id is None else tenant_scope(tenant_id)
 
 
 _TABLE = connection.ops.quote_name(AuditEntry._meta.db_table)

@@ -17,6 +17,7 @@ from django.dispatch import receiver
 
 import audit
 from audit.context import ActorKind
+from cot.database.scope import cross_tenant
 
 
 def _refused_key(email: str) -> str:
@@ -36,7 +37,10 @@ def _refused_since_last_entry(email: str) -> int:
 def _account(email: str) -> Any:
     from tenants.models import User
 
-    return User.objects.filter(email__iexact=email).only("pk", "tenant_id", "email").first() if email else None
+    if not email:
+        return None
+    with cross_tenant("auth.failed_login"):
+        return User.objects.filter(email__iexact=email).only("pk", "tenant_id", "email").first()
 
 
 @receiver(user_logged_in)

@@ -11,7 +11,7 @@ from django.db import connections
 from bench import core, machine
 from bench.device_list import device_list
 from bench.device_updates import device_updates
-from bench.ingest import batch_ingest, fleet, single_posts
+from bench.ingest import batch_ingest, batch_ingest_with_and_without_rls, fleet, single_posts
 from bench.measurement_list import measurement_list
 from bench.rollouts import rollout_planning
 
@@ -26,6 +26,7 @@ def run(chosen: list[str]) -> list[core.Row]:
         for name in chosen:
             if name == "ingest" and devices is not None:
                 rows.append(batch_ingest(devices))
+                rows.append(batch_ingest_with_and_without_rls(devices))
             elif name == "single" and devices is not None:
                 rows.append(single_posts(devices))
             elif name == "list":

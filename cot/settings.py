@@ -11,6 +11,7 @@ from typing import Any
 
 import environ
 
+from cot.database.scope import ScopedCursor
 from cot.production import enforce_production_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -64,6 +65,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # No tenant at the start of a request, none left after it (row-level security's scope).
+    "cot.database.middleware.RequestScopeMiddleware",
     # Refuses oversize request bodies (413) before anything reads them, on every route.
     "cot.body_limits.RequestBodyLimitMiddleware",
     # Answers /api/device/v1/ itself with the little a device request needs (see its docstring).
@@ -122,6 +125,8 @@ MIGRATION_DATABASES = {
 # request after a database restart fails once and its connection is replaced.
 DB_HEALTH_CHECKS = env.bool("COT_DB_HEALTH_CHECKS", default=False)
 for _db in DATABASES.values():
+    # Every statement carries the tenant it may see (row-level security, cot/database/scope.py).
+    _db.setdefault("OPTIONS", {})["cursor_factory"] = ScopedCursor
     _db.setdefault("CONN_MAX_AGE", 60)
     _db.setdefault("CONN_HEALTH_CHECKS", DB_HEALTH_CHECKS)
 # Payload data trades a crash window (the last ~0.6 s of acknowledged measurements may be

@@ -10,6 +10,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 import audit
+from cot.database.scope import cross_tenant, tenant_scope
 from cot.db_routers import TELEMETRY_ALIAS
 from cot.tasks import AuditedTask
 from devices.models import PayloadPurge
@@ -46,9 +47,16 @@ def _delete_batch(table: str, where: str, params: list[Any]) -> int:
 @shared_task(base=AuditedTask)
 def purge_device_payload(purge_id: int) -> int:
     """Delete a purge job's payload rows in batches, saving progress after each (idempotent)."""
-    purge = PayloadPurge.objects.filter(pk=purge_id).exclude(status=PayloadPurge.Status.DONE).first()
+    with cross_tenant("jobs.task"):
+        purge = PayloadPurge.objects.filter(pk=purge_id).exclude(status=PayloadPurge.Status.DONE).first()
     if purge is None:
         return 0
+    # In the purge's tenant only: the device ids cannot reach another tenant's payload.
+    with tenant_scope(purge.tenant_id):
+        return _purge(purge)
+
+
+def _purge(purge: PayloadPurge) -> int:
     where, params = "device_id = ANY(%s)", [purge.device_ids]
     with connections[TELEMETRY_ALIAS].cursor() as cursor:
         total = 0
@@ -66,7 +74,7 @@ def purge_device_payload(purge_id: int) -> int:
     return deleted
 
 
-@shared_task(base=AuditedTask)
+@shared_task(base=AuditedTask, cross_tenant_path="jobs.beat")
 def enforce_payload_retention() -> int:
     """Delete payload rows older than each tenant's retention, in batches."""
     removed = 0

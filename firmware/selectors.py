@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from cot.database.scope import cross_tenant
 from devices.models import Device
 from firmware import signing
 from firmware.models import FirmwareImage, FirmwareImageType, FirmwarePolicy
@@ -41,7 +42,8 @@ def manifest_for(image: FirmwareImage) -> dict[str, Any]:
 
 def blob_in_use(sha256: str) -> bool:
     """Whether any image of any tenant still names these bytes (they are stored once for all)."""
-    return FirmwareImage.objects.filter(sha256=sha256).exists()
+    with cross_tenant("firmware.blob_in_use"):
+        return FirmwareImage.objects.filter(sha256=sha256).exists()
 
 
 def rollout_devices(

@@ -234,8 +234,9 @@ remove_relocated_postgres() {
 }
 
 # create_roles PORT: the two roles cot connects as (docs/operations.md, "Database roles"):
-# cot_owner owns the databases and tables and runs the migrations; cot_app is the
-# application's, with no table of its own, no superuser and no BYPASSRLS. Trust auth on
+# cot_owner owns the databases and tables and runs the migrations (BYPASSRLS: migrations
+# span tenants); cot_app is the application's, with no table of its own, no superuser and
+# no BYPASSRLS, so row-level security holds it to the tenant it names. Trust auth on
 # loopback, so neither has a password here. Idempotent.
 create_roles() {
   "$(pg_bindir)/psql" -h 127.0.0.1 -p "$1" -U cot -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
@@ -244,6 +245,7 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cot_owner') THEN
     CREATE ROLE cot_owner LOGIN CREATEDB;
   END IF;
+  ALTER ROLE cot_owner BYPASSRLS;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cot_app') THEN
     CREATE ROLE cot_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
   END IF;

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 
+from cot.database.scope import cross_tenant, tenant_scope
 from tenants.access import caller_for
 from tenants.models import User
 
@@ -72,9 +73,12 @@ class PasswordLoginForm(forms.Form):
         """
         if getattr(self.request, "axes_locked_out", False):
             return LOGIN_FAILED_MESSAGE  # AxesMiddleware answers with the lockout page instead
-        user = User.objects.select_related("tenant").filter(email__iexact=email).first()
+        with cross_tenant("auth.login"):
+            user = User.objects.select_related("tenant").filter(email__iexact=email).first()
         if user is not None and user.is_active and not user.tenant.is_active:
-            if user.check_password(password):
+            with tenant_scope(user.tenant_id):  # an upgraded hash is saved
+                right = user.check_password(password)
+            if right:
                 return SUSPENDED_MESSAGE
         else:
             User().set_password(password)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from cot.database.scope import cross_tenant
 from tenants import access
 from tenants.models import Role, Tenant, User
 
@@ -69,12 +70,13 @@ def last_isolation_check(user: access.AnyUser) -> IsolationSummary | None:
     caller = access.caller_for(user)
     if caller is None or not caller.is_operator:
         return None
-    entry = (
-        AuditEntry.objects.filter(tenant__isnull=True, event="isolation.check")
-        .order_by("-tenant_id", "-seq")
-        .only("timestamp", "additional_data")
-        .first()
-    )
+    with cross_tenant("audit.platform_chain"):
+        entry = (
+            AuditEntry.objects.filter(tenant__isnull=True, event="isolation.check")
+            .order_by("-tenant_id", "-seq")
+            .only("timestamp", "additional_data")
+            .first()
+        )
     if entry is None:
         return IsolationSummary("The isolation check has not run yet (beat runs it hourly; check_isolation now).")
     data = entry.additional_data or {}

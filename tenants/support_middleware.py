@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 
 import audit
+from cot.database.scope import cross_tenant, enter_tenant
 from tenants.access import enter_support_grant
 from tenants.models import Role, SupportGrant
 
@@ -43,11 +44,13 @@ class SupportGrantMiddleware:
         grant_id = request.session.get(SUPPORT_GRANT_SESSION_KEY) if user.is_authenticated else None
         if grant_id is None:
             return None
-        grant = SupportGrant.objects.select_related("tenant").filter(pk=grant_id).first()
+        with cross_tenant("support.session"):
+            grant = SupportGrant.objects.select_related("tenant").filter(pk=grant_id).first()
         role = getattr(user, "role", None)
         if grant is None or role is None or role.kind != Role.Kind.SUPPORT or not grant.usable_by(user):
             del request.session[SUPPORT_GRANT_SESSION_KEY]
             messages.warning(request, "Your support access has ended (expired or revoked by the customer).")
             return None
         enter_support_grant(user, grant)  # type: ignore[arg-type]
+        enter_tenant(grant.tenant_id)
         return grant

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import connections, transaction
 from django.test import override_settings
 
+from cot.database import scope
 from cot.database.roles import CREDENTIALS, grant_to_application, owner_settings
 from tests.factories import make_tenant, make_user
 from tests.support.admin_isolation import applies
@@ -86,6 +87,19 @@ def firmware_dir(tmp_path: Path, settings: Any) -> Iterator[Path]:
     }
     with override_settings(STORAGES=storages):
         yield directory
+
+
+@pytest.fixture(autouse=True)
+def _every_tenant_outside_requests() -> Iterator[None]:
+    """A test's own statements (arranging and checking rows of several tenants) see every tenant.
+
+    What the test sends through the client runs as in production: a request starts with no
+    tenant and sees only the one its caller names (cot.database.middleware). Tests of the
+    scope itself set their own (tests/cot/test_row_level_security.py).
+    """
+    token = scope._SCOPE.set(scope.ALL_TENANTS)
+    yield
+    scope._SCOPE.reset(token)
 
 
 @pytest.fixture(autouse=True)

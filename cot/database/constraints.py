@@ -36,11 +36,14 @@ def same_tenant_trigger(name: str, table: str, condition: str) -> migrations.Run
     Checked at commit (``DEFERRABLE INITIALLY DEFERRED``), on insert and update. The function
     runs with a fixed ``search_path`` (``pg_temp`` last) and ``condition`` names its tables
     with their schema, so a session cannot shadow them with temporary tables of its own.
+    It runs as its owner (``SECURITY DEFINER``; the owner role has ``BYPASSRLS``): under
+    row-level security the caller's scope hides the other tenant's row, and the check
+    would find nothing to compare.
     """
     function = f"{name}_check"
     return migrations.RunSQL(
         f"""
-        CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql
+        CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
         SET search_path = pg_catalog, public, pg_temp AS $$
         BEGIN
             IF {condition} THEN

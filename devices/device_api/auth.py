@@ -15,6 +15,7 @@ from django.db import connections, router
 from django.http import HttpRequest
 
 from audit.request_meta import is_trusted_proxy
+from cot.database.scope import cross_tenant, enter_tenant
 from cot.prepared import execute_prepared
 from devices.models import Device
 from tenants.models import Tenant
@@ -39,9 +40,11 @@ def authenticate_device(request: HttpRequest) -> Device:
     if not secret.startswith(settings.DEVICE_CREDENTIAL_PREFIX):
         # User tokens and anything else are refused before touching the database.
         raise DeviceAuthError("Invalid device credential.")
-    device = device_by_digest(secret_digest(secret))
+    with cross_tenant("device.credential"):
+        device = device_by_digest(secret_digest(secret))
     if device is None:
         raise DeviceAuthError("Invalid device credential.")
+    enter_tenant(device.tenant_id)
     if device.status != Device.Status.ACTIVE:
         raise DeviceAuthError(f"This device is {device.status}.", 403)
     if not device.tenant.is_active:

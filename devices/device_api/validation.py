@@ -21,7 +21,7 @@ from django.utils import timezone
 from cot.text import text_problem
 
 # Always ``fullmatch``: with ``match``, ``$`` also matches before a trailing newline, and a
-# newline, tab or backslash in a name or unit would break the COPY text of a batch (store.copy_text).
+# newline, tab or backslash in a name or unit would break the COPY text the ingest benchmark loads.
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 UNIT = re.compile(r"[^\x00-\x1f\x7f-\x9f\\]{0,16}")  # no control characters, no backslash
 LABEL = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{0,64}")  # a short label, e.g. a firmware version

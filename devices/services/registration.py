@@ -37,6 +37,7 @@ from django.utils import timezone
 import audit
 from audit.context import ActorKind
 from cot import ratelimit
+from cot.database.scope import cross_tenant, enter_tenant
 from cot.exceptions import Conflict
 from cot.spreadsheet import FORMULA_STARTS
 from devices.models import Device, DeviceGroup, DeviceRegistration, DeviceType
@@ -349,13 +350,16 @@ def device_register(
         raise RegistrationThrottled(refusal)
     with transaction.atomic():
         # The row lock makes concurrent calls for one registration take turns.
-        registration = (
-            DeviceRegistration.objects.select_for_update(of=("self",))
-            .select_related("tenant")
-            .filter(tenant__slug=tenant_slug, tenant__status=Tenant.Status.ACTIVE, external_id=external_id)
-            .filter(status__in=DeviceRegistration.OPEN)
-            .first()
-        )
+        with cross_tenant("device.registration"):
+            registration = (
+                DeviceRegistration.objects.select_for_update(of=("self",))
+                .select_related("tenant")
+                .filter(tenant__slug=tenant_slug, tenant__status=Tenant.Status.ACTIVE, external_id=external_id)
+                .filter(status__in=DeviceRegistration.OPEN)
+                .first()
+            )
+        if registration is not None:
+            enter_tenant(registration.tenant_id)
         spent = guessing.spent()
         if spent is not None and guessing.guessed_here():
             ratelimit.refund(guessing.address)

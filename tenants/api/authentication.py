@@ -9,7 +9,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from cot.database.scope import cross_tenant
 from tenants.access import came_with_token
+from tenants.auth_backends import enter_tenant_of
 from tenants.models import ApiToken
 from tenants.policy import session_is_fully_authenticated
 from tenants.tokens import secret_digest
@@ -32,13 +34,17 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         secret = secret.strip()
         if not secret.startswith(settings.API_TOKEN_PREFIX):
             raise exceptions.AuthenticationFailed("Invalid token.")
-        token = (
-            ApiToken.objects.select_related("user__tenant", "user__role").filter(digest=secret_digest(secret)).first()
-        )
+        with cross_tenant("api.token"):
+            token = (
+                ApiToken.objects.select_related("user__tenant", "user__role")
+                .filter(digest=secret_digest(secret))
+                .first()
+            )
         if token is None or not token.is_usable or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         if not token.user.tenant.is_active:
             raise exceptions.AuthenticationFailed("Your organisation's access is suspended.")
+        enter_tenant_of(token.user)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from cot.database.scope import cross_tenant, tenant_scope
 from tenants import access
 from tenants.models import Action, Role, SupportGrant, User
 from tenants.tokens import new_secret, secret_digest
@@ -110,12 +111,13 @@ def do_open_support_grant(secret: str, *, engineer: User, session_key: str) -> S
     Every refusal looks the same to the caller, so a link cannot be probed; a refusal of
     a real grant's link (another engineer's, expired, revoked) stays in the customer's trail.
     """
-    grant = (
-        SupportGrant.objects.select_for_update()
-        .select_related("tenant")
-        .filter(link_digest=secret_digest(secret))
-        .first()
-    )
+    with cross_tenant("support.link"):
+        grant = (
+            SupportGrant.objects.select_for_update()
+            .select_related("tenant")
+            .filter(link_digest=secret_digest(secret))
+            .first()
+        )
     role = engineer.role
     now = timezone.now()
     refused = (
@@ -143,7 +145,8 @@ def do_open_support_grant(secret: str, *, engineer: User, session_key: str) -> S
     assert grant is not None
     if grant.engineer_id is None:
         grant.engineer, grant.bound_at = engineer, now
-        SupportGrant.objects.filter(pk=grant.pk).update(engineer=engineer, bound_at=now)
+        with tenant_scope(grant.tenant_id):
+            SupportGrant.objects.filter(pk=grant.pk).update(engineer=engineer, bound_at=now)
     grant.sessions.create(session_key=session_key)
     access.enter_support_grant(engineer, grant)  # the opening itself is the grant's first activity
     audit.record(

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 import audit
+from cot.database.scope import tenant_scope
 from cot.updates import save_changes
 from tenants import access
 from tenants.models import Action, Role, Tenant, User
@@ -38,8 +39,9 @@ def do_create_tenant(*, slug: str, name: str, provider: bool = False, actor: Use
     tenant.full_clean()
     tenant.save()
     roles = PROVIDER_BUILTIN_ROLES if provider else CUSTOMER_BUILTIN_ROLES
-    for role_name, kind in roles:
-        _create_role_row(tenant, role_name, kind, rights=[])
+    with tenant_scope(tenant.pk):  # the operator's own scope holds only tenants' rows
+        for role_name, kind in roles:
+            _create_role_row(tenant, role_name, kind, rights=[])
     audit.record("tenant.create", tenant=tenant, target=tenant, data={"roles": [n for n, _ in roles]}, actor=actor)
     return tenant
 

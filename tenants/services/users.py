@@ -16,6 +16,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 import audit
+from cot.database.scope import cross_tenant
 from cot.updates import changed_fields
 from tenants import access, two_factor
 from tenants.models import Action, ApiToken, Role, Tenant, User
@@ -70,7 +71,9 @@ def do_create_user(
         data={"email": email, "reason": "address in use"},
         actor=actor,
     )
-    if User.objects.filter(email__iexact=email).exists():
+    with cross_tenant("users.email_taken"):
+        in_use = User.objects.filter(email__iexact=email).exists()
+    if in_use:
         raise taken
     try:
         with transaction.atomic():

@@ -33,7 +33,9 @@ from django_otp.models import Device
 import audit
 from audit.request_meta import client_ip
 from cot import ratelimit
+from cot.database.scope import cross_tenant
 from tenants import two_factor
+from tenants.auth_backends import enter_tenant_of
 from tenants.forms import BAD_CODE_MESSAGE, THROTTLED_MESSAGE, OTPCodeForm, PasswordLoginForm
 from tenants.models import User
 from tenants.policy import requires_two_factor
@@ -86,9 +88,12 @@ def _pending_user(request: HttpRequest) -> User | None:
     if not isinstance(pending, dict):
         return None
     user_id = pending.get("user")
-    user = (
-        User.objects.select_related("tenant", "role").filter(pk=user_id).first() if isinstance(user_id, int) else None
-    )
+    with cross_tenant("auth.pending_login"):
+        user = (
+            User.objects.select_related("tenant", "role").filter(pk=user_id).first()
+            if isinstance(user_id, int)
+            else None
+        )
     fresh = time.time() - float(pending.get("at", 0)) <= PENDING_MAX_AGE_SECONDS
     # Deactivation, suspension or a password change between the steps ends the login.
     if (
@@ -100,6 +105,7 @@ def _pending_user(request: HttpRequest) -> User | None:
     ):
         del request.session[PENDING_KEY]
         return None
+    enter_tenant_of(user)
     return user
 
 

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from cot.database.scope import statement_of
 from devices.device_api.auth import certificate_sha256
 from devices.models import Alarm, Device, DeviceRegistration, Event, Measurement, Operation, OperationResult
 from devices.services.registration import do_create_registration
@@ -165,8 +166,8 @@ def test_a_bad_credential_costs_one_lookup_at_most(acme):
         ):
             status = post(device_client(credential), "measurements", measurement).status_code
         # A connection's first use also prepares the statement; that is setup, not a lookup.
-        run = [q["sql"] for q in default.captured_queries if not q["sql"].startswith("PREPARE")]
-        return status, run, [q["sql"] for q in telemetry.captured_queries]
+        run = [statement_of(q["sql"]) for q in default.captured_queries if not q["sql"].startswith("PREPARE")]
+        return status, run, [statement_of(q["sql"]) for q in telemetry.captured_queries]
 
     status, lookups, payload = statements("cot_dev_" + "A" * 43)
     assert (status, len(lookups), payload) == (401, 1, [])
@@ -191,6 +192,28 @@ def test_batch_is_all_or_nothing_with_per_item_errors(acme):
     batch[3]["value"], batch[4]["time"] = 1.0, now.isoformat()
     assert post(device_client(credential), "measurements", batch).json() == {"stored": 5}
     assert Measurement.objects.filter(device_id=device.pk, tenant_id=acme.pk).count() == 5
+
+
+def test_a_batch_stores_every_value_as_sent(acme):
+    """Units may hold quotes, commas, braces and spaces: the batch's array literals keep them apart."""
+    device, credential = make_device(acme)
+    now = timezone.now().replace(microsecond=123456)
+    units = ['a"b', "m,s", "{x}", " ", "", "NULL"]
+    batch = [
+        {
+            "time": (now - timedelta(seconds=i)).isoformat(),
+            "type": f"t.{i}",
+            "series": "S:1",
+            "value": -1.5e14 + i,
+            "unit": u,
+        }
+        for i, u in enumerate(units)
+    ]
+    assert post(device_client(credential), "measurements", batch).json() == {"stored": len(units)}
+    stored = Measurement.objects.filter(device_id=device.pk).order_by("-time")
+    assert [(m.time, m.type, m.series, m.value, m.unit) for m in stored] == [
+        (now - timedelta(seconds=i), f"t.{i}", "S:1", -1.5e14 + i, u) for i, u in enumerate(units)
+    ]
 
 
 @pytest.mark.parametrize(

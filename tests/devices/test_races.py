@@ -107,15 +107,17 @@ def test_concurrent_guesses_cannot_overdraw_an_addresss_budget(acme: Any) -> Non
 
     from django.db import connections
 
+    from cot.database.scope import request_scope
     from devices.services.registration import RegistrationRefused, RegistrationThrottled, device_register
 
     do_create_registration(external_id="RACE-9", registration_token="right-label-token", actor=None, tenant=acme)
 
     def guess(n: int) -> str:
         try:
-            device_register(
-                tenant_slug="acme", external_id="RACE-9", registration_token=f"guess-{n}", source="192.0.2.7"
-            )
+            with request_scope():  # each guess is a request of its own
+                device_register(
+                    tenant_slug="acme", external_id="RACE-9", registration_token=f"guess-{n}", source="192.0.2.7"
+                )
         except RegistrationThrottled:
             return "throttled"
         except RegistrationRefused:

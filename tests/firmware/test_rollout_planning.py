@@ -14,6 +14,7 @@ from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEntry
+from cot.database.scope import statement_of
 from cot.exceptions import Conflict
 from devices.models import Device, DeviceGroup, DeviceType
 from devices.services.registry import do_create_device_type, do_update_device
@@ -299,7 +300,7 @@ def _plan_queries(r: Rollout, actor: Any) -> list[str]:
     do_plan_rollout(r, actor=actor)
     with CaptureQueriesContext(connection) as captured:
         run_planning(r.pk)  # the job's work
-    return [q["sql"] for q in captured.captured_queries]
+    return [statement_of(q["sql"]) for q in captured.captured_queries]
 
 
 def test_planning_is_one_insert_whatever_the_number_of_devices(acme, acme_admin, sensor, image):

@@ -16,6 +16,7 @@ import pytest
 from django.db import connections
 
 from audit.models import AuditEntry
+from cot.database.scope import statement_of
 from devices.models import DeviceType
 from firmware import locks
 from firmware.models import Rollout, RolloutTarget, RolloutWave
@@ -130,7 +131,7 @@ def test_a_worker_killed_during_evaluation_loses_and_doubles_nothing(
         wait_for(evaluation_blocked, "the evaluation tick to block on the wave row", first)
         # Mid-transaction: the wave's move waits, the retry before it has written targets and counters.
         waiting = "FROM pg_stat_activity AS a WHERE %s = ANY(pg_blocking_pids(a.pid))"
-        assert query(f"SELECT a.query {waiting}", [holder]).startswith('UPDATE "firmware_rolloutwave"')
+        assert statement_of(query(f"SELECT a.query {waiting}", [holder])).startswith('UPDATE "firmware_rolloutwave"')
         written = query(
             "SELECT array_agg(DISTINCT l.relation::regclass::text ORDER BY l.relation::regclass::text)"
             f" FROM pg_locks AS l WHERE l.mode = 'RowExclusiveLock' AND l.pid IN (SELECT a.pid {waiting})",

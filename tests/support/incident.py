@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from django.db import connection
 
+from cot.database.scope import tenant_scope
 from devices.models import DeviceGroup
 from devices.services import do_set_device_group_rights
 from tenants.maintenance import maintenance_during
@@ -23,6 +24,13 @@ def rewrite_in_steps(
     tenant_id: int, user_id: int, every: list[int], dropped: list[int], *, pause: Callable[[], None], fail: bool
 ) -> None:
     """Rewrite the rights (see the module's docstring); raises if ``fail``."""
+    with tenant_scope(tenant_id):  # a data migration of one tenant works in that tenant
+        _rewrite(tenant_id, user_id, every, dropped, pause=pause, fail=fail)
+
+
+def _rewrite(
+    tenant_id: int, user_id: int, every: list[int], dropped: list[int], *, pause: Callable[[], None], fail: bool
+) -> None:
     tenant = Tenant.objects.get(pk=tenant_id)
     role = Role.objects.get(tenant=tenant, kind=Role.Kind.STANDARD)
     user = User.objects.get(pk=user_id)

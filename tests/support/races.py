@@ -9,6 +9,7 @@ the other writer left it, which is exactly the interleaving a real race produces
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 import time
@@ -49,7 +50,8 @@ def race(alias: str, statements: list[tuple[str, list[Any]]], action: Callable[[
                 cursor.execute(sql, params)
             cursor.execute("SELECT pg_backend_pid()")
             holder = cursor.fetchone()[0]
-        thread = threading.Thread(target=run)
+        # The action runs with the test's scope (cot.database.scope), as it would in the test's thread.
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(run,))
         thread.start()
         waiter = pids.get(timeout=WAIT_SECONDS)
         _wait_until_blocked(alias, waiter, holder)

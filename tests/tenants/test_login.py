@@ -19,6 +19,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.hashers import make_password
 from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -509,3 +510,13 @@ def test_logout_ends_the_session(client: Client, acme_admin: User, clock: Any) -
     assert client.get(ME).status_code in (401, 403)
     assert len(events("auth.logout", acme_admin)) == 1
     assert "You have been logged out." in text(client.get(LOGIN))
+
+
+def test_a_password_hashed_by_an_older_hasher_is_upgraded_at_login(client: Client, acme_admin: User) -> None:
+    """The upgrade is a write in the user's tenant, before the request has entered it (row-level security)."""
+    User.objects.filter(pk=acme_admin.pk).update(password=make_password(PASSWORD, hasher="pbkdf2_sha256"))
+    response = password_step(client, acme_admin.email)
+    assert response.status_code == 302
+    assert response["Location"] == ENROL
+    acme_admin.refresh_from_db()
+    assert acme_admin.password.startswith("argon2")

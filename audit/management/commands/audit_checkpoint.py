@@ -2,12 +2,15 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from audit.checkpoints import CheckpointRefused, write_checkpoint
+from cot.database.commands import CrossTenantCommand
 
 
-class Command(BaseCommand):
+class Command(CrossTenantCommand):
+    cross_tenant_path = "audit.verify"
+
     help = "Write a signed checkpoint of every audit chain's tip into COT_AUDIT_CHECKPOINT_DIR (the beat job does it)."
 
     def handle(self, *args: Any, **options: Any) -> None:

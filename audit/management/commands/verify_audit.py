@@ -7,12 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from audit.chain import verify_chain
 from audit.checkpoints import Checkpoint, Tip, checkpoint_dir, tip_problem, valid_checkpoints
 from audit.models import AuditEntry
+from cot.database.commands import CrossTenantCommand
 from tenants.models import Tenant
 
 # A checkpoint older than this many scheduled intervals means the beat job stopped.
@@ -42,7 +43,9 @@ class _Walk:
             yield entry
 
 
-class Command(BaseCommand):
+class Command(CrossTenantCommand):
+    cross_tenant_path = "audit.verify"
+
     help = (
         "Verify the audit trail's hash chains (one per tenant, plus the platform's) and check that no chain "
         "ends before, or differs at, a tip recorded in a signed checkpoint."

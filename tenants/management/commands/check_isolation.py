@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
+from cot.database.commands import CrossTenantCommand
 from tenants.services.isolation import do_check_isolation
 
 
-class Command(BaseCommand):
+class Command(CrossTenantCommand):
+    cross_tenant_path = "isolation.check"
+
     help = (
         "Look for rows of one tenant that point at another tenant's data (foreign keys between tenants, "
         "permission rows, role memberships, payload rows of another tenant's devices). Prints each row, "

@@ -3,14 +3,15 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from audit.context import audit_context
+from cot.database.commands import CrossTenantCommand
 from tenants.models import ApiToken, User
 from tenants.services import do_create_api_token
 
 
-class Command(BaseCommand):
+class Command(CrossTenantCommand):
     help = "Create an API token for a user. The token is printed once, alone on the last line."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -3,13 +3,14 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from audit.context import audit_context
+from cot.database.commands import CrossTenantCommand
 from tenants.services import do_create_tenant
 
 
-class Command(BaseCommand):
+class Command(CrossTenantCommand):
     help = "Create a customer tenant (or, with --provider, the single provider tenant) with its built-in roles."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,16 +4,17 @@ import sys
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from audit.context import audit_context
+from cot.database.commands import CrossTenantCommand
 from tenants.models import Role, Tenant
 from tenants.services import builtin_role, do_create_user
 
 ROLE_CHOICES = [Role.Kind.ADMINISTRATOR, Role.Kind.STANDARD, Role.Kind.BUSINESS, Role.Kind.OPERATOR, Role.Kind.SUPPORT]
 
 
-class Command(BaseCommand):
+class Command(CrossTenantCommand):
     help = "Create a user in a tenant with a built-in role. Without --password-stdin the user has no password yet."
 
     def add_arguments(self, parser: CommandParser) -> None:

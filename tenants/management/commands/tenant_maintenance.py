@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from cot.database.commands import CrossTenantCommand
 from tenants.models import Tenant
 from tenants.services import do_set_tenant_maintenance
 
 MODES = {"read_only": Tenant.Maintenance.READ_ONLY, "closed": Tenant.Maintenance.CLOSED, "off": Tenant.Maintenance.OFF}
 
 
-class Command(BaseCommand):
+class Command(CrossTenantCommand):
     help = (
         "Put a tenant into maintenance (read_only: its people may read, not change; closed: they and its "
         "devices get a 503 notice) or end it (off). Audited in the tenant's trail."

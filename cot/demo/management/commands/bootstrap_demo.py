@@ -17,10 +17,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import transaction
 
 from audit.context import audit_context
+from cot.database.commands import CrossTenantCommand
 from devices.models import DeviceType
 from devices.services import do_create_device_group, do_set_device_group_rights
 from devices.services.registration import do_create_registration
@@ -59,7 +60,7 @@ DEMO_ROLLOUT_WAVES = [
 DEFAULT_FIRMWARE_KEY = Path(settings.BASE_DIR) / "var" / "demo-firmware-key.pem"
 
 
-class Command(BaseCommand):
+class Command(CrossTenantCommand):
     help = "Create the provider tenant and a demo customer tenant with users and device groups (idempotent)."
 
     def add_arguments(self, parser: CommandParser) -> None:
