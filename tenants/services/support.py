@@ -143,11 +143,11 @@ def do_open_support_grant(secret: str, *, engineer: User, session_key: str) -> S
             actor=engineer,
         )
     assert grant is not None
-    if grant.engineer_id is None:
-        grant.engineer, grant.bound_at = engineer, now
-        with tenant_scope(grant.tenant_id):
+    with tenant_scope(grant.tenant_id):  # the grant and its sessions are the customer's rows
+        if grant.engineer_id is None:
+            grant.engineer, grant.bound_at = engineer, now
             SupportGrant.objects.filter(pk=grant.pk).update(engineer=engineer, bound_at=now)
-    grant.sessions.create(session_key=session_key)
+        grant.sessions.create(session_key=session_key)
     access.enter_support_grant(engineer, grant)  # the opening itself is the grant's first activity
     audit.record(
         "support_grant.open", tenant=grant.tenant_id, target=grant, data={"engineer": engineer.email}, actor=engineer

@@ -27,13 +27,17 @@ from tenants.auth_backends import TenantEmailBackend
 from tests.factories import make_device, make_tenant, make_token, make_user
 from tests.support.owner import owner_cursor
 
-# Tenant tables without a tenant_id column (their tenant is their user's or group's).
+# Tenant tables without a tenant_id column (their tenant is their user's, group's or grant's).
 WITHOUT_TENANT_COLUMN = [
     "tenants_tenant",
     "tenants_apitoken",
     "tenants_user_groups",
     "devices_devicegroupuserpermission",
     "devices_devicegrouprolepermission",
+    "tenants_supportsession",
+    "otp_totp_totpdevice",
+    "otp_static_staticdevice",
+    "otp_static_statictoken",
 ]
 # Everything else without a tenant column holds no tenant's rows of its own (reference
 # data, sessions, lockout counters) or is listed in docs/security.md as not yet covered.
