@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.db import connections
 
-from bench.core import VAR, Row, get_json, load, log, p95_in_rounds, scaling_row
+from bench.core import VAR, Row, get_json, log, p95_in_rounds, scaling_row
 from bench.data import (
     bench_tenant,
     grant_view_change,
@@ -22,7 +22,7 @@ from bench.data import (
     user_with_token,
     write_lines,
 )
-from bench.rls import on_and_off
+from bench.rls import p95_on_and_off
 from cot.db_routers import TELEMETRY_ALIAS
 from devices.models import Device
 from tenants.models import Role
@@ -93,12 +93,8 @@ def measurement_list() -> list[Row]:
         log(f"measurement lists at {last:,} rows: p95 per list, 1 connection")
         figures[size] = p95_in_rounds(targets, f"{last:,} rows")
     log("measurement list at 1,000,000 rows, administrator: row-level security on vs off")
-    admin_path, admin_tokens = targets["administrator, tenant"]
-    cost = on_and_off(
-        "Measurement list p95 at 1M rows, administrator: RLS on (reference: off)",
-        "p95 ms",
-        lambda: load(admin_path, tokens=admin_tokens, connections=1).p95_ms,
-        higher_is_better=False,
+    cost = p95_on_and_off(
+        "Measurement list p95 at 1M rows, administrator: RLS on (reference: off)", targets["administrator, tenant"]
     )
     return [cost] + [
         scaling_row(f"Measurement list p95 at 1M rows, {name}", figures["1M"][name], figures["10k"][name], "at 10k")

@@ -8,10 +8,11 @@ statement. Target: with the policies, a figure is at most 10 % worse.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from django.db import connections
 
-from bench.core import Row, in_rounds
+from bench.core import Row, in_rounds, load
 from bench.data import maintain
 from cot.database.rls import POLICY
 from cot.database.roles import as_owner
@@ -31,6 +32,12 @@ def set_row_level_security(enabled: bool) -> None:
     verb = "ENABLE" if enabled else "DISABLE"
     for alias in ALIASES:
         maintain(alias, *[f"ALTER TABLE {table} {verb} ROW LEVEL SECURITY" for table in _policy_tables(alias)])
+
+
+def p95_on_and_off(title: str, target: tuple[str, Path]) -> Row:
+    """One caller's p95 (``(path, tokens file)``, one connection) with the policies on and off."""
+    path, tokens = target
+    return on_and_off(title, "p95 ms", lambda: load(path, tokens=tokens, connections=1).p95_ms, higher_is_better=False)
 
 
 def on_and_off(title: str, unit: str, measure: Callable[[], float], *, higher_is_better: bool) -> Row:
