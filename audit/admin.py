@@ -14,6 +14,7 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
 from django.utils import timezone
 
+from audit import dashboard
 from audit.export import EXPORT_FORMATS, ExportUnavailable, export_response
 from audit.models import AuditEntry
 from cot.cockpit.mixins import TenantScopedAdminMixin
@@ -104,3 +105,6 @@ class AuditEntryAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
             return export_response(changelist.queryset, fmt, "audit-trail")
         except ExportUnavailable as exc:
             return HttpResponse(str(exc), status=503, content_type="text/plain; charset=utf-8")
+
+
+dashboard.register()

@@ -206,7 +206,8 @@ def _wait_until_serving(process: subprocess.Popen[bytes], deadline: float) -> No
 def gunicorn() -> Iterator[None]:
     """gunicorn with the project's deploy/gunicorn.conf.py (workers, threads, access log) on loopback."""
     log_file = (VAR / "gunicorn.log").open("ab")
-    env = {**os.environ, "COT_BENCH_ENDPOINTS": "1"}
+    # The dashboard's figures are computed on every request (bench/dashboard.py measures the uncached page).
+    env = {**os.environ, "COT_BENCH_ENDPOINTS": "1", "COT_DASHBOARD_CACHE_SECONDS": "0"}
     process = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),

@@ -9,13 +9,14 @@ from dataclasses import asdict
 from django.db import connections
 
 from bench import core, machine
+from bench.dashboard import dashboard
 from bench.device_list import device_list
 from bench.device_updates import device_updates
 from bench.ingest import batch_ingest, batch_ingest_with_and_without_rls, fleet, single_posts
 from bench.measurement_list import measurement_list
 from bench.rollouts import rollout_planning
 
-BENCHMARKS = ("ingest", "single", "list", "measurements", "rollouts")
+BENCHMARKS = ("ingest", "single", "list", "measurements", "rollouts", "dashboard")
 
 
 def run(chosen: list[str]) -> list[core.Row]:
@@ -33,6 +34,8 @@ def run(chosen: list[str]) -> list[core.Row]:
                 rows += device_list()
             elif name == "measurements":
                 rows += measurement_list()
+            elif name == "dashboard":
+                rows += dashboard()
             elif name == "rollouts":
                 rows += rollout_planning()
                 connections.close_all()

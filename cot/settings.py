@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "auditlog",
     "axes",
+    # htmx (shipped with the package, served by whitenoise) for the cockpit's live pages.
+    "django_htmx",
     # migrate and flush as the schema's owner role, the application's privileges after migrate
     "cot.database",
     "tenants",
@@ -77,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # request.htmx: the cockpit's live fragments answer htmx's requests differently.
+    "django_htmx.middleware.HtmxMiddleware",
     "audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "tenants.middleware.TenantSessionMiddleware",
@@ -268,6 +272,10 @@ DEVICE_FIRMWARE_POLL_SECONDS = env.int("COT_DEVICE_FIRMWARE_POLL_SECONDS", defau
 DEVICE_CERT_HEADER = "HTTP_X_CLIENT_CERT"
 # How stale last_seen may get before a request writes it again (saves a write per request).
 DEVICE_LAST_SEEN_RESOLUTION_SECONDS = 30
+# The cockpit's home page: how long one caller's numbers are reused, and how often open
+# pages (dashboard, device list, device page) ask for fresh ones while they are visible.
+COCKPIT_DASHBOARD_CACHE_SECONDS = env.int("COT_DASHBOARD_CACHE_SECONDS", default=15)
+COCKPIT_REFRESH_SECONDS = env.int("COT_COCKPIT_REFRESH_SECONDS", default=30)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "cot API",

@@ -43,8 +43,8 @@ def is_online(device: Device) -> bool:
     return is_online_since(device.last_seen_at, interval, timezone.now())
 
 
-def filter_online(queryset: QuerySet[Device], online: bool) -> QuerySet[Device]:
-    """Devices (not) online, in SQL: the same rule as ``is_online`` (``devices.presence``)."""
+def online_condition() -> Q:
+    """Q matching devices online now, in SQL: the same rule as ``is_online`` (``devices.presence``)."""
     now = timezone.now()
     interval = Cast(F("type__heartbeat_interval"), BigIntegerField())  # no int4 overflow in 2 * interval
     lag = Least(
@@ -54,7 +54,12 @@ def filter_online(queryset: QuerySet[Device], online: bool) -> QuerySet[Device]:
     type_cutoff = ExpressionWrapper(Value(now) - window, output_field=DateTimeField())
     with_type = Q(type__isnull=False, last_seen_at__gte=type_cutoff)
     without_type = Q(type__isnull=True, last_seen_at__gte=now - online_window(DEFAULT_HEARTBEAT_SECONDS))
-    condition = with_type | without_type
+    return with_type | without_type
+
+
+def filter_online(queryset: QuerySet[Device], online: bool) -> QuerySet[Device]:
+    """Devices (not) online (``online_condition``)."""
+    condition = online_condition()
     return queryset.filter(condition) if online else queryset.exclude(condition)
 
 
@@ -249,3 +254,78 @@ def group_tree(user: User) -> list[TreeNode]:
     for pk in sorted(set(groups) - seen):  # only if stored rows ever formed a loop
         walk(pk, 0)
     return nodes
+
+
+# --- the fleet at a glance (the cockpit's home page) -------------------------------------------
+
+TOP_ROWS = 8
+
+
+def fleet_counts(user: Any) -> dict[str, int]:
+    """The caller's devices by status, and the active ones online, offline and never seen, in one query."""
+    active = Q(status=Device.Status.ACTIVE)
+    online = online_condition()
+    counts: dict[str, int] = Device.objects.restrict(user, Action.VIEW).aggregate(
+        total=Count("pk"),
+        **{status: Count("pk", filter=Q(status=status)) for status in Device.Status.values},
+        online=Count("pk", filter=active & online),
+        offline=Count("pk", filter=active & ~online),
+        never_seen=Count("pk", filter=active & Q(last_seen_at__isnull=True)),
+    )
+    return counts
+
+
+def silent_devices(user: Any, limit: int = TOP_ROWS) -> list[dict[str, Any]]:
+    """Active devices not heard within their interval, the longest silent first (never seen last)."""
+    rows = filter_online(Device.objects.restrict(user, Action.VIEW).filter(status=Device.Status.ACTIVE), False)
+    rows = rows.order_by(F("last_seen_at").asc(nulls_last=True), "pk")
+    return [dict(row) for row in rows.values("pk", "external_id", "name", "last_seen_at")[:limit]]
+
+
+def firmware_versions(user: Any, limit: int = TOP_ROWS) -> list[dict[str, Any]]:
+    """The most common firmware versions among the caller's active devices, with their device counts."""
+    rows = Device.objects.restrict(user, Action.VIEW).filter(status=Device.Status.ACTIVE).order_by()
+    rows = rows.values("firmware_version").annotate(devices=Count("pk")).order_by("-devices", "firmware_version")
+    return list(rows[:limit])
+
+
+OPEN_ALARM_STATES = (Alarm.Status.ACTIVE, Alarm.Status.ACKNOWLEDGED)
+
+
+def open_alarm_counts(user: Any) -> dict[str, dict[str, int]]:
+    """``{severity: {"ACTIVE": n, "ACKNOWLEDGED": n}}`` over the caller's alarms, in one query."""
+    rows = Alarm.objects.restrict(user, Action.VIEW).filter(status__in=OPEN_ALARM_STATES)
+    figures = rows.aggregate(
+        **{
+            f"{severity}:{status}": Count("pk", filter=Q(severity=severity, status=status))
+            for severity in Alarm.Severity.values
+            for status in OPEN_ALARM_STATES
+        }
+    )
+    return {
+        severity: {status: figures[f"{severity}:{status}"] for status in OPEN_ALARM_STATES}
+        for severity in Alarm.Severity.values
+    }
+
+
+def measurements_per_hour(user: Any, hours: int = 24) -> list[dict[str, Any]]:
+    """Measurements of the caller's devices in each of the last ``hours`` hours (by their time), oldest first.
+
+    One grouped range scan of the ``(tenant_id, time)`` index; hours without a value are
+    listed with 0, so the chart has no gaps.
+    """
+    end = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    rows = (
+        Measurement.objects.restrict(user, Action.VIEW)
+        .filter(time__gte=start, time__lt=end)
+        .annotate(hour=DateBin(Value(timedelta(hours=1), output_field=DurationField()), F("time"), Value(start)))
+        .values("hour")
+        .annotate(values=Count("pk"))
+        .order_by()
+    )
+    per_hour = {row["hour"]: row["values"] for row in rows}
+    return [
+        {"hour": start + timedelta(hours=n), "values": per_hour.get(start + timedelta(hours=n), 0)}
+        for n in range(hours)
+    ]

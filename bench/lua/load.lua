@@ -4,7 +4,8 @@
 --   BODY_FILE:   request body ("-" for none), sent with Content-Type application/json
 --   TOKENS_FILE: one bearer token per line ("-" for no Authorization header); a line
 --                "TOKEN<TAB>BODY" sends its own JSON body with that token (firmware
---                status reports name each device's own target)
+--                status reports name each device's own target); a line "cookie:NAME=VALUE"
+--                sends that Cookie header instead (a signed-in cockpit session)
 -- done() prints one line "WRK_JSON {...}" that bench/core.py parses.
 
 local method, body, tokens, bodies, counter = "GET", nil, {}, {}, 0
@@ -37,7 +38,12 @@ function request()
   if #tokens > 0 then
     counter = counter + 1
     local n = (counter % #tokens) + 1
-    headers["Authorization"] = "Bearer " .. tokens[n]
+    local cookie = tokens[n]:match("^cookie:(.+)$")
+    if cookie then
+      headers["Cookie"] = cookie
+    else
+      headers["Authorization"] = "Bearer " .. tokens[n]
+    end
     payload = bodies[n] or body
   end
   if payload then headers["Content-Type"] = "application/json" end

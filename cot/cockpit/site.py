@@ -7,12 +7,17 @@ answers django-axes' lockouts (``lockout_response``) with the site's login page.
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.admin import AdminSite
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.cache import add_never_cache_headers
+from django_htmx.http import HttpResponseClientRefresh
 
 import audit
+from cot.cockpit.dashboard import dashboard_panels
 from tenants import two_factor
 from tenants.access import caller_for
 from tenants.policy import session_is_fully_authenticated
@@ -32,6 +37,7 @@ class CockpitSite(AdminSite):
     index_title = "Overview"
     # The cockpit is the whole site; a "View site" link would only lead back here.
     site_url = None
+    index_template = "admin/cockpit/dashboard.html"
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
@@ -62,10 +68,39 @@ class CockpitSite(AdminSite):
             path("login/verify/", auth.verify_step, site, name="login_verify"),
             path("login/enrol/", auth.enrol_step, site, name="login_enrol"),
             path("logout/", self.logout, name="logout"),
+            path("dashboard/panels/", self.dashboard_fragment, name="dashboard_panels"),
             # The admin's "view on site" shortcut looks objects up outside the access
             # layer; the cockpit has no public pages to send anyone to anyway.
             *(p for p in super().get_urls() if getattr(p, "name", None) != "view_on_site"),
         ]
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        """The fleet dashboard (``cot.cockpit.dashboard``), the app list beside it."""
+        return super().index(request, {**self._dashboard_context(request), **(extra_context or {})})
+
+    def dashboard_fragment(self, request: HttpRequest) -> HttpResponse:
+        """The dashboard's panels alone, for the page's periodic refresh (htmx).
+
+        A session that has ended (or lost its rights) is told to reload, so the browser
+        shows the login page instead of pasting it into the dashboard.
+        """
+        response: HttpResponse
+        if self.has_permission(request):
+            response = TemplateResponse(
+                request, "admin/cockpit/_dashboard_panels.html", self._dashboard_context(request)
+            )
+        elif getattr(request, "htmx", False):
+            response = HttpResponseClientRefresh()
+        else:
+            response = redirect_to_login(request.get_full_path(), reverse("cockpit:login"))
+        add_never_cache_headers(response)
+        return response
+
+    def _dashboard_context(self, request: HttpRequest) -> dict[str, Any]:
+        return {
+            "panels": dashboard_panels(request),
+            "refresh_seconds": settings.COCKPIT_REFRESH_SECONDS,
+        }
 
     def password_change(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         """Django's password change (with our validators), recorded in the audit trail."""

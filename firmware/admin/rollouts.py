@@ -128,6 +128,21 @@ def wave_counts(waves: Iterable[RolloutWave]) -> dict[int, dict[str, int]]:
     return counters.counts(wave.pk for wave in waves)
 
 
+def rollout_counts(user: Any, rollouts: Iterable[Rollout]) -> dict[int, dict[str, int]]:
+    """``{rollout id: {state: devices}}`` over all waves of each rollout, in two queries."""
+    waves = list(
+        RolloutWave.objects.restrict(user, Action.VIEW)
+        .filter(rollout__in=[rollout.pk for rollout in rollouts])
+        .only("pk", "rollout_id")
+    )
+    figures = wave_counts(waves)
+    per_rollout: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for wave in waves:
+        for state, n in figures.get(wave.pk, {}).items():
+            per_rollout[wave.rollout_id][state] += n
+    return {pk: dict(states) for pk, states in per_rollout.items()}
+
+
 def size_label(wave: RolloutWave, last: bool) -> str:
     if last:
         return "the rest"
@@ -513,18 +528,9 @@ class RolloutAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)
         rows = list(changelist.result_list)
-        waves = list(
-            RolloutWave.objects.restrict(request.user, Action.VIEW)
-            .filter(rollout__in=[row.pk for row in rows])
-            .only("pk", "rollout_id")
-        )
-        figures = wave_counts(waves)
-        per_rollout: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for wave in waves:
-            for state, n in figures.get(wave.pk, {}).items():
-                per_rollout[wave.rollout_id][state] += n
+        per_rollout = rollout_counts(request.user, rows)
         for row in rows:
-            row.progress_counts = dict(per_rollout.get(row.pk, {}))
+            row.progress_counts = per_rollout.get(row.pk, {})
         changelist.result_list = rows
         return changelist
 

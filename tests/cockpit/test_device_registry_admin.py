@@ -18,7 +18,7 @@ from tests.support.admin_isolation import AdminIsolationChecks, Scene
 from tests.support.cockpit import admin_url, changelist_pks, cockpit_client, object_url, row_state
 from tests.support.device_rows import make_type, messages_of, placed_device, run_action
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])  # the home page counts payload
 
 
 class TestDeviceTypeAdminIsolation(AdminIsolationChecks):

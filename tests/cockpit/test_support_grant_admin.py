@@ -13,7 +13,7 @@ from tests.factories import make_user, verified_client
 from tests.support.admin_isolation import AdminIsolationChecks
 from tests.support.cockpit import admin_url, cockpit_client, object_url
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])  # the home page counts payload
 
 LINK = re.compile(r"/support/enter/#(cot_sgl_[\w-]+)")
 

@@ -20,14 +20,15 @@ def test_empty_tenant_cockpit_shows_device_pages_with_next_steps(
     page = signed_in_page(browser, live_server, admin, width=1280, height=800)
 
     page.goto("/cockpit/")
-    content = page.locator("#content-main")
+    expect(page.locator("#panel-fleet")).to_contain_text("No devices yet")
+    pages = page.locator("#content-related")  # beside the home page's panels
     for model, entry in (
         ("device", "Devices"),
         ("alarm", "Alarms"),
         ("deviceregistration", "Device registrations"),
         ("devicegroup", "Device groups"),
     ):
-        expect(content.locator(f"th#devices-{model} a")).to_have_text(entry)
+        expect(pages.locator(f"th#devices-{model} a")).to_have_text(entry)
 
     response = page.goto("/cockpit/devices/device/")
     assert response is not None and response.status == 200

@@ -10,7 +10,7 @@ from tenants.models import Role, SupportGrant
 from tests.e2e.pages import signed_in_page
 from tests.factories import make_group, make_tenant, make_user
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])]
 
 
 def test_grant_open_banner_browse_revoke_refused(browser: Browser, live_server: Any) -> None:

@@ -18,7 +18,7 @@ from tenants.forms import BAD_CODE_MESSAGE
 from tests.e2e.pages import screenshot_dir
 from tests.factories import PASSWORD, make_tenant, make_user
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])]
 
 STEP = 30
 

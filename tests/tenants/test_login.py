@@ -40,6 +40,9 @@ LOGOUT = "/cockpit/logout/"
 INDEX = "/cockpit/"
 ME = "/api/v1/me/"
 
+# After login the cockpit's home page counts payload data too.
+pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
+
 
 @pytest.fixture
 def clock() -> Iterator[Any]:
