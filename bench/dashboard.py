@@ -6,7 +6,9 @@ session. The bench server runs with the per-caller cache off (``COT_DASHBOARD_CA
 ``bench.core.gunicorn``), so every request computes every panel: what the first caller
 after a quiet spell waits for. Payload grows with the fleet: 2 % of the devices have an
 open alarm and every device sent 10 values in the last 24 hours (1,000,000 at 100,000
-devices). Target: p95 under 200 ms at 100,000 devices (issue 13).
+devices). Target: p95 under 200 ms at 100,000 devices (issue 13). The lazy panels the page
+asks for once loaded (silent devices, firmware versions, values per hour, the map) are
+measured on their own at 100,000 devices; the slowest gets a row, with a target of 1 s.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from tenants.services import builtin_role, do_create_user
 ENDPOINT = "/cockpit/"
 SMALL, LARGE = 1_000, 100_000
 GROUPS, GRANTED, TYPES = 50, 3, 5
-MAX_MS = 200.0
+MAX_MS, MAX_LAZY_MS = 200.0, 1000.0
+LAZY_PANELS = ("silent", "firmware-versions", "ingest", "map")
 VALUES_PER_DEVICE = 10  # in the last 24 hours
 
 # The tenant's devices after the first ``skip`` (by id); every 50th of them gets an open
@@ -139,6 +142,30 @@ def dashboard() -> list[Row]:
                 at_large < MAX_MS,
                 "at 1k devices",
                 {"p95 ms": figures[f"{LARGE:,}"][who], "p95 ms at 1k devices": figures[f"{SMALL:,}"][who]},
+            )
+        )
+    log(f"the lazy panels at {LARGE:,} devices: p95 per caller and panel, 1 connection, nothing cached")
+    lazy = p95_in_rounds(
+        {
+            f"{who} {key}": (f"{ENDPOINT}dashboard/panels/{key}/", target[1])
+            for who, target in targets.items()
+            for key in LAZY_PANELS
+        },
+        f"{LARGE:,}",
+    )
+    for who in callers:
+        slowest = max(LAZY_PANELS, key=lambda key: min(lazy[f"{who} {key}"]))
+        measured = min(lazy[f"{who} {slowest}"])
+        rows.append(
+            Row(
+                f"Slowest lazy dashboard panel ({slowest}) p95 at 100k devices, {who}",
+                measured,
+                min(figures[f"{LARGE:,}"][who]),
+                "ms",
+                f"< {MAX_LAZY_MS:.0f} ms",
+                measured < MAX_LAZY_MS,
+                "the page itself",
+                {f"p95 ms {key}": lazy[f"{who} {key}"] for key in LAZY_PANELS},
             )
         )
     return rows

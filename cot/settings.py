@@ -6,6 +6,7 @@ into start-up errors (see ``cot.production``).
 """
 
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +277,11 @@ DEVICE_LAST_SEEN_RESOLUTION_SECONDS = 30
 # pages (dashboard, device list, device page) ask for fresh ones while they are visible.
 COCKPIT_DASHBOARD_CACHE_SECONDS = env.int("COT_DASHBOARD_CACHE_SECONDS", default=15)
 COCKPIT_REFRESH_SECONDS = env.int("COT_COCKPIT_REFRESH_SECONDS", default=30)
+# The device map draws a bundled world outline; tiles come from this URL template (e.g. an
+# OpenStreetMap tile server of your own) only when one is set: nothing is fetched from the internet by default.
+COCKPIT_MAP_TILE_URL = env.str("COT_MAP_TILE_URL", default="")
+COCKPIT_MAP_TILE_ATTRIBUTION = env.str("COT_MAP_TILE_ATTRIBUTION", default="")
+COCKPIT_MAP_MAX_MARKERS = env.int("COT_MAP_MAX_MARKERS", default=500)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "cot API",
@@ -330,7 +336,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Leaflet's scripts and styles for the cockpit's device map, from the django-leaflet
+    # package, under static/leaflet/. Only its assets: as an installed app its admin module
+    # would import GeoDjango, which needs GDAL, and cot stores no geometries.
+    ("leaflet", Path(find_spec("leaflet").origin).parent / "static" / "leaflet"),  # type: ignore[arg-type, union-attr]
+]
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -12,6 +12,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
     Avg,
     BigIntegerField,
+    BooleanField,
     Case,
     Count,
     DateTimeField,
@@ -179,6 +180,21 @@ def measurement_series(
 RECENT_ROWS = 20
 
 
+def latest_values(user: Any, device: Device) -> list[Measurement]:
+    """The newest value of each of the device's series (at most ``MAX_SERIES``) the caller may see.
+
+    One index probe per series (``series_names``, then the newest row of each): the cost
+    grows with the number of series, not with the device's history.
+    """
+    rows = Measurement.objects.restrict(user, Action.VIEW).filter(device_id=device.pk)
+    newest = []
+    for kind, name in series_names(rows, device.pk):
+        row = rows.filter(type=kind, series=name).order_by("-time", "-id").first()
+        if row is not None:
+            newest.append(row)
+    return newest
+
+
 def recent_alarms(user: Any, device: Device, limit: int = RECENT_ROWS) -> list[Alarm]:
     """The device's alarms the caller may see, open ones first, newest first."""
     rows = Alarm.objects.restrict(user, Action.VIEW).filter(device_id=device.pk)
@@ -329,3 +345,14 @@ def measurements_per_hour(user: Any, hours: int = 24) -> list[dict[str, Any]]:
         {"hour": start + timedelta(hours=n), "values": per_hour.get(start + timedelta(hours=n), 0)}
         for n in range(hours)
     ]
+
+
+def located_devices(user: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The caller's devices with a reported location (the most recently located ``limit``) and how many there are."""
+    rows = Device.objects.restrict(user, Action.VIEW).filter(latitude__isnull=False, longitude__isnull=False)
+    newest = (
+        rows.annotate(online=ExpressionWrapper(online_condition(), output_field=BooleanField()))
+        .order_by(F("located_at").desc(nulls_last=True), "-pk")
+        .values("pk", "external_id", "name", "status", "latitude", "longitude", "located_at", "online")[:limit]
+    )
+    return [dict(row) for row in newest], rows.count()

@@ -50,5 +50,7 @@ export COT_ENV=development DEBUG=false LOG_LEVEL=WARNING DJANGO_SETTINGS_MODULE=
 
 log "Migrating"
 migrate_all
+# The cockpit's pages (bench/dashboard.py) name their static files through the manifest.
+"$ROOT/.venv/bin/python" manage.py collectstatic --noinput >/dev/null
 log "Running benchmarks (about 12 minutes for all)"
 "$ROOT/.venv/bin/python" -m bench "$@"

@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -43,7 +44,11 @@ class DashboardPanel:
     ``context(request)`` returns the template's context (plain values: it is cached) or
     ``None`` for callers who should not see the panel. ``reach(request)``, when given, names
     the part of the caller's rights the numbers depend on beyond user, role and grant.
-    ``wide`` panels take a whole row.
+    ``wide`` panels take a whole row. A ``lazy`` panel (a costly aggregate over a large
+    fleet's payload) is not read while the page is built: the page asks for it once
+    loaded (``cockpit:dashboard_panel``), so the rest shows at once. A panel that is not
+    ``refreshed`` stays as first drawn while the page refreshes the others (a map the
+    operator has zoomed).
     """
 
     key: str
@@ -53,15 +58,17 @@ class DashboardPanel:
     order: int = 100
     wide: bool = False
     reach: PanelReach | None = None
+    lazy: bool = False
+    refreshed: bool = True
 
 
 @dataclass(frozen=True)
 class RenderedPanel:
-    """A panel with what it shows to one caller and when that was read."""
+    """A panel with what it shows to one caller and when that was read (``None``: not read yet, lazy)."""
 
     panel: DashboardPanel
-    context: dict[str, Any]
-    read_at: datetime
+    context: dict[str, Any] | None
+    read_at: datetime | None
 
 
 _PANELS: dict[str, DashboardPanel] = {}
@@ -78,6 +85,19 @@ def register_panel(panel: DashboardPanel) -> None:
 def registered_panels() -> list[DashboardPanel]:
     """The registered panels, in page order."""
     return sorted(_PANELS.values(), key=lambda panel: (panel.order, panel.key))
+
+
+def per_request(function: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
+    """``function(request)`` computed once per request: for what several panels ask alike (the caller's reach)."""
+    name = f"_cot_per_request_{function.__module__}.{function.__qualname__}"
+
+    @wraps(function)
+    def once(request: HttpRequest) -> Any:
+        if not hasattr(request, name):
+            setattr(request, name, function(request))
+        return getattr(request, name)
+
+    return once
 
 
 def digest(values: Any) -> str:
@@ -105,20 +125,35 @@ def _caller_fingerprint(user: Any) -> str:
     )
 
 
-def dashboard_panels(request: HttpRequest) -> list[RenderedPanel]:
-    """The panels the request's user sees, each from the cache when read less than a few seconds ago."""
+def _read(request: HttpRequest, panel: DashboardPanel, caller: str, *, compute: bool) -> RenderedPanel | None:
+    """The panel as the caller sees it: from the cache, else computed (or left unread); ``None`` if not for them."""
     seconds = settings.COCKPIT_DASHBOARD_CACHE_SECONDS
+    reach = panel.reach(request) if panel.reach is not None else ""
+    key = f"cot:dashboard:{panel.key}:{caller}:{reach}"
+    cached = cache.get(key) if seconds > 0 else None
+    if cached is None:
+        if not compute:
+            return RenderedPanel(panel, None, None)
+        cached = (timezone.now(), panel.context(request))
+        if seconds > 0:
+            cache.set(key, cached, seconds)
+    read_at, context = cached
+    return None if context is None else RenderedPanel(panel, context, read_at)
+
+
+def dashboard_panels(request: HttpRequest) -> list[RenderedPanel]:
+    """The panels the request's user sees, each from the cache when read less than a few seconds ago.
+
+    Lazy panels not in the cache are left unread (``context`` ``None``): the page asks for them.
+    """
     caller = _caller_fingerprint(request.user)
-    rendered = []
-    for panel in registered_panels():
-        reach = panel.reach(request) if panel.reach is not None else ""
-        key = f"cot:dashboard:{panel.key}:{caller}:{reach}"
-        cached = cache.get(key) if seconds > 0 else None
-        if cached is None:
-            cached = (timezone.now(), panel.context(request))
-            if seconds > 0:
-                cache.set(key, cached, seconds)
-        read_at, context = cached
-        if context is not None:
-            rendered.append(RenderedPanel(panel, context, read_at))
-    return rendered
+    panels = (_read(request, panel, caller, compute=not panel.lazy) for panel in registered_panels())
+    return [rendered for rendered in panels if rendered is not None]
+
+
+def dashboard_panel(request: HttpRequest, key: str) -> RenderedPanel | None:
+    """One panel, read now unless cached; ``None`` for a panel the caller does not see (or no such panel)."""
+    panel = _PANELS.get(key)
+    if panel is None:
+        return None
+    return _read(request, panel, _caller_fingerprint(request.user), compute=True)

@@ -5,23 +5,25 @@ answers django-axes' lockouts (``lockout_response``) with the site's login page.
 """
 
 from collections.abc import Callable
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.admin import AdminSite
-from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path, reverse
+from django.urls import URLPattern, URLResolver, path
 from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRefresh
 
 import audit
-from cot.cockpit.dashboard import dashboard_panels
+from cot.cockpit.dashboard import dashboard_panel, dashboard_panels
 from tenants import two_factor
 from tenants.access import caller_for
 from tenants.policy import session_is_fully_authenticated
 from tenants.views import auth
+
+_View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
 
 class CockpitSite(AdminSite):
@@ -53,9 +55,22 @@ class CockpitSite(AdminSite):
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
+        # How often the live parts of pages ask for fresh figures (static/cockpit/live.js).
+        context["refresh_seconds"] = settings.COCKPIT_REFRESH_SECONDS
         if self.has_permission(request):
             context["cockpit_notices"] = [notice for source in self._notice_sources for notice in source(request)]
         return context
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
+        """The pages the caller may open, worked out once per request.
+
+        The home page lists them beside its panels and ``each_context`` again for the
+        navigation; each list asks every model's access rule, so the second is the first.
+        """
+        memo = request.__dict__.setdefault("_cot_app_lists", {})
+        if app_label not in memo:
+            memo[app_label] = super().get_app_list(request, app_label)
+        return memo[app_label]
 
     def has_permission(self, request: Any) -> bool:
         return session_is_fully_authenticated(request) and caller_for(request.user) is not None
@@ -68,7 +83,10 @@ class CockpitSite(AdminSite):
             path("login/verify/", auth.verify_step, site, name="login_verify"),
             path("login/enrol/", auth.enrol_step, site, name="login_enrol"),
             path("logout/", self.logout, name="logout"),
-            path("dashboard/panels/", self.dashboard_fragment, name="dashboard_panels"),
+            path("dashboard/panels/", self.admin_view(self.dashboard_fragment), name="dashboard_panels"),
+            path(
+                "dashboard/panels/<slug:key>/", self.admin_view(self.dashboard_panel_fragment), name="dashboard_panel"
+            ),
             # The admin's "view on site" shortcut looks objects up outside the access
             # layer; the cockpit has no public pages to send anyone to anyway.
             *(p for p in super().get_urls() if getattr(p, "name", None) != "view_on_site"),
@@ -78,23 +96,36 @@ class CockpitSite(AdminSite):
         """The fleet dashboard (``cot.cockpit.dashboard``), the app list beside it."""
         return super().index(request, {**self._dashboard_context(request), **(extra_context or {})})
 
-    def dashboard_fragment(self, request: HttpRequest) -> HttpResponse:
-        """The dashboard's panels alone, for the page's periodic refresh (htmx).
+    def dashboard_fragment(self, request: HttpRequest) -> TemplateResponse:
+        """The dashboard's panels alone, for the page's periodic refresh (htmx)."""
+        context = {**self._dashboard_context(request), "refreshing": True}
+        return TemplateResponse(request, "admin/cockpit/_dashboard_panels.html", context)
 
-        A session that has ended (or lost its rights) is told to reload, so the browser
-        shows the login page instead of pasting it into the dashboard.
+    def dashboard_panel_fragment(self, request: HttpRequest, key: str) -> HttpResponse:
+        """One (lazy) panel, asked for by the page once loaded; empty for a panel the caller does not see."""
+        rendered = dashboard_panel(request, key)
+        if rendered is None:
+            return HttpResponse("")
+        return TemplateResponse(request, "admin/cockpit/_dashboard_panel.html", {"rendered": rendered})
+
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
+        """The admin's guard, and for htmx's background requests a reload instead of the login page.
+
+        A live region (``static/cockpit/live.js``) whose session ended or lost its rights
+        would otherwise paste the login form into the page; told to reload, the browser
+        shows the login page as a page.
         """
-        response: HttpResponse
-        if self.has_permission(request):
-            response = TemplateResponse(
-                request, "admin/cockpit/_dashboard_panels.html", self._dashboard_context(request)
-            )
-        elif getattr(request, "htmx", False):
-            response = HttpResponseClientRefresh()
-        else:
-            response = redirect_to_login(request.get_full_path(), reverse("cockpit:login"))
-        add_never_cache_headers(response)
-        return response
+        guarded = super().admin_view(view, cacheable)
+
+        @wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if getattr(request, "htmx", False) and not self.has_permission(request):
+                response = HttpResponseClientRefresh()
+                add_never_cache_headers(response)
+                return response
+            return guarded(request, *args, **kwargs)
+
+        return cast(_View, inner)
 
     def _dashboard_context(self, request: HttpRequest) -> dict[str, Any]:
         return {

@@ -3,7 +3,9 @@
 Every figure is one aggregate over ``Model.objects.restrict(user, "view")`` (see
 ``devices.selectors``): an administrator's panels count the tenant's fleet, a Standard or
 Business user's the devices of the groups granted to them. Each number links to the list
-it counts, filtered the same way.
+it counts, filtered the same way. The panels that scan the whole fleet or a day of
+payload (silent devices, firmware versions, values per hour) are lazy: the page asks for
+them once loaded.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
-from cot.cockpit.dashboard import DashboardPanel, digest, register_panel
+from cot.cockpit.dashboard import DashboardPanel, digest, per_request, register_panel
 from devices import selectors
 from devices.admin.next_steps import next_steps
 from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration
@@ -27,6 +30,7 @@ def _list_url(model: str, **filters: str) -> str:
     return f"{url}?{urlencode(filters)}" if filters else url
 
 
+@per_request
 def granted_groups(request: HttpRequest) -> str:
     """The groups a constrained caller sees (their reach changes with their rights); nothing for administrators."""
     caller = access.caller_for(request.user)
@@ -36,6 +40,7 @@ def granted_groups(request: HttpRequest) -> str:
     return digest(list(groups))
 
 
+@per_request
 def sees_devices(request: HttpRequest) -> bool:
     """Whether the caller's role may ever view devices (a role without the right gets no device panels)."""
     return access.may_view_model(request.user, Device)
@@ -126,10 +131,26 @@ def ingest(request: HttpRequest) -> dict[str, Any] | None:
     return {"hours": hours, "total": sum(hour["values"] for hour in hours), "peak": peak}
 
 
+def device_map(request: HttpRequest) -> dict[str, Any] | None:
+    """The last reported locations of the caller's devices (the most recently located ones), for the map."""
+    if not sees_devices(request):
+        return None
+    points, located = selectors.located_devices(request.user, settings.COCKPIT_MAP_MAX_MARKERS)
+    return {
+        "points": points,
+        "located": located,
+        "device_url": reverse("cockpit:devices_device_change", args=[0]).replace("/0/", "/{id}/"),
+        "tile_url": settings.COCKPIT_MAP_TILE_URL,
+        "tile_attribution": settings.COCKPIT_MAP_TILE_ATTRIBUTION,
+    }
+
+
 PANELS = (
     DashboardPanel("fleet", "Devices", "admin/devices/dashboard/fleet.html", fleet, order=10, reach=granted_groups),
     DashboardPanel("alarms", "Open alarms", "admin/devices/dashboard/alarms.html", alarms, 20, reach=granted_groups),
-    DashboardPanel("silent", "Not heard from", "admin/devices/dashboard/silent.html", silent, 30, reach=granted_groups),
+    DashboardPanel(
+        "silent", "Not heard from", "admin/devices/dashboard/silent.html", silent, 30, reach=granted_groups, lazy=True
+    ),
     DashboardPanel(
         "firmware-versions",
         "Firmware versions",
@@ -137,6 +158,7 @@ PANELS = (
         firmware_versions,
         40,
         reach=granted_groups,
+        lazy=True,
     ),
     DashboardPanel("registrations", "Registrations", "admin/devices/dashboard/registrations.html", registrations, 35),
     DashboardPanel(
@@ -147,6 +169,19 @@ PANELS = (
         70,
         wide=True,
         reach=granted_groups,
+        lazy=True,
+    ),
+    # Kept as drawn while the page refreshes the others: a refresh would undo the operator's zoom.
+    DashboardPanel(
+        "map",
+        "Device locations",
+        "admin/devices/dashboard/map.html",
+        device_map,
+        80,
+        wide=True,
+        reach=granted_groups,
+        lazy=True,
+        refreshed=False,
     ),
 )
 

@@ -1,7 +1,8 @@
 """The device page: what ``DeviceAdmin``'s change view shows beyond the form, and its buttons.
 
-A downsampled measurement chart (inline SVG), the device's alarms, events, operations
-and audit entries as the caller may see them, and the sections higher apps register
+A downsampled measurement chart (inline SVG), the device's latest values, alarms,
+events, operations and audit entries as the caller may see them (all but the chart
+refreshed in place while the page is open: ``live_panels_view``), and the sections higher apps register
 (``devices.admin.sections``). The buttons (acknowledge or clear an
 alarm, create or cancel an operation, unblock) post to small views on the admin; each
 looks the device up through the access layer first (404 out of reach, 403 when it may
@@ -18,6 +19,7 @@ from django.contrib import messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
@@ -75,7 +77,7 @@ class DevicePageMixin(_AdminBase):
         return super().change_view(request, object_id, form_url, context)
 
     def device_page_context(self, request: HttpRequest, device: Device) -> dict[str, Any]:
-        """Chart, alarms, events, operations and audit entries of ``device`` as the caller may see them."""
+        """The chart and the live part (``device_panels_context``) of ``device`` as the caller may see them."""
         user = acting_user(request)
         chosen = request.GET.get("range", DEFAULT_RANGE)
         chosen = chosen if chosen in RANGES else DEFAULT_RANGE
@@ -88,6 +90,14 @@ class DevicePageMixin(_AdminBase):
             "chart_ranges": [(key, one.label) for key, one in RANGES.items()],
             "chart_since": since,
             "chart_until": until,
+            **self.device_panels_context(request, device),
+        }
+
+    def device_panels_context(self, request: HttpRequest, device: Device) -> dict[str, Any]:
+        """What the page's live part (``panels.html``) shows: everything below the form but the chart."""
+        user = acting_user(request)
+        return {
+            "latest_values": selectors.latest_values(user, device),
             "alarms": selectors.recent_alarms(user, device),
             "events": selectors.recent_events(user, device),
             "operations": [
@@ -103,6 +113,17 @@ class DevicePageMixin(_AdminBase):
             "device_sections": device_sections(request, device),
         }
 
+    def live_panels_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The page's live part alone, for its periodic refresh (htmx); 404 alike for missing and out of reach."""
+        device = self.visible_device(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            **self.device_panels_context(request, device),
+            "opts": self.opts,
+            "has_change_permission": self.has_change_permission(request, device),
+        }
+        return TemplateResponse(request, "admin/devices/device/panels.html", context)
+
     def get_urls(self) -> list[URLPattern]:
         def view(func: Any, suffix: str, route: str) -> URLPattern:
             return path(route, self.admin_site.admin_view(func), name=f"devices_device_{suffix}")
@@ -114,6 +135,7 @@ class DevicePageMixin(_AdminBase):
                 self.cancel_operation_view, "operation_cancel", "<path:object_id>/operations/<int:operation_id>/cancel/"
             ),
             view(self.unblock_view, "unblock", "<path:object_id>/unblock/"),
+            view(self.live_panels_view, "live", "<path:object_id>/live/"),
             *super().get_urls(),
         ]
 

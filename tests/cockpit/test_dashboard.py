@@ -33,9 +33,18 @@ def _fresh_figures(settings: Any) -> None:
 
 
 def panels_of(response: Any) -> dict[str, dict[str, Any]]:
-    """``{panel key: its context}`` of a rendered dashboard (or its refresh)."""
+    """``{panel key: its context}`` of a rendered dashboard (or its refresh), lazy panels asked for as the page does."""
     assert response.status_code == 200, response.status_code
-    return {rendered.panel.key: rendered.context for rendered in response.context["panels"]}
+    panels = {}
+    for rendered in response.context["panels"]:
+        if rendered.context is not None:
+            panels[rendered.panel.key] = rendered.context
+            continue
+        lazy = response.client.get(reverse("cockpit:dashboard_panel", args=[rendered.panel.key]))
+        assert lazy.status_code == 200
+        if lazy.content:
+            panels[rendered.panel.key] = lazy.context["rendered"].context
+    return panels
 
 
 def seen(device: Device, minutes_ago: float) -> None:
@@ -66,6 +75,8 @@ def fleet() -> dict[str, Any]:
     add_measurements(s1, [(now - timedelta(minutes=m), 21.0) for m in range(3)])
     add_measurements(s1, [(now - timedelta(hours=30), 19.0)])  # older than a day
     do_create_registration(external_id="WAITING-1", actor=admin)
+    Device.objects.filter(pk=n1.pk).update(latitude=48.1, longitude=11.6, located_at=now - timedelta(hours=1))
+    Device.objects.filter(pk=s1.pk).update(latitude=53.5, longitude=10.0, located_at=now)
 
     globex = make_tenant("globex")
     for _ in range(4):
@@ -73,6 +84,7 @@ def fleet() -> dict[str, Any]:
         seen(other, 1)
         add_alarm(other, severity="CRITICAL")
         add_measurements(other, [(now, 1.0)])
+        Device.objects.filter(pk=other.pk).update(latitude=40.7, longitude=-74.0, located_at=now)
     do_create_registration(external_id="WAITING-2", tenant=globex, actor=None)
     return {"acme": acme, "admin": admin, "north": north, "south": south, "devices": (n1, n2, n3, s1, s2)}
 
@@ -92,7 +104,7 @@ def test_an_administrator_sees_the_whole_tenant_and_nothing_else(fleet: dict[str
     alarms = {row["severity"]: (row["active"], row["acknowledged"]) for row in panels["alarms"]["rows"]}
     assert alarms == {"CRITICAL": (1, 0), "MAJOR": (1, 1), "MINOR": (0, 0), "WARNING": (0, 0)}
     assert panels["alarms"]["open"] == 3
-    _n1, n2, n3, _s1, _s2 = fleet["devices"]
+    n1, n2, n3, s1, _s2 = fleet["devices"]
     assert [row["pk"] for row in panels["silent"]["devices"]] == [n2.pk, n3.pk]  # the never-seen one last
     assert {row["firmware_version"]: row["devices"] for row in panels["firmware-versions"]["versions"]} == {
         "2.0": 2,
@@ -102,6 +114,8 @@ def test_an_administrator_sees_the_whole_tenant_and_nothing_else(fleet: dict[str
     assert panels["registrations"]["waiting"] == 1
     assert panels["ingest"]["total"] == 8 and len(panels["ingest"]["hours"]) == 24
     assert panels["ingest"]["hours"][-1]["values"] + panels["ingest"]["hours"][-2]["values"] == 8
+    assert [point["pk"] for point in panels["map"]["points"]] == [s1.pk, n1.pk]  # the newest location first
+    assert panels["map"]["located"] == 2 and panels["map"]["points"][0]["online"] is True
     assert "security-events" in panels and "support-grants" in panels and "rollouts" in panels
 
 
@@ -116,6 +130,8 @@ def test_a_standard_user_sees_the_groups_granted_to_them(fleet: dict[str, Any]) 
     alarms = {row["severity"]: (row["active"], row["acknowledged"]) for row in panels["alarms"]["rows"]}
     assert alarms["CRITICAL"] == (0, 0) and alarms["MAJOR"] == (1, 1)
     assert panels["ingest"]["total"] == 5
+    assert panels["map"]["located"] == 1
+    assert [point["pk"] for point in panels["map"]["points"]] == [fleet["devices"][0].pk]
     # Registrations, the audit trail and support grants are the administrators' business.
     assert not {"registrations", "security-events", "support-grants"} & set(panels)
 
@@ -197,6 +213,8 @@ def test_the_number_of_queries_does_not_grow_with_the_fleet(fleet: dict[str, Any
             CaptureQueriesContext(connections["telemetry"]) as telemetry,
         ):
             assert client.get(DASHBOARD).status_code == 200
+            for key in ("silent", "firmware-versions", "ingest", "map"):
+                assert client.get(reverse("cockpit:dashboard_panel", args=[key])).status_code == 200
         return len(default) + len(telemetry)
 
     before = queries()
@@ -231,7 +249,7 @@ def test_a_role_that_may_not_view_devices_gets_no_device_panels(fleet: dict[str,
     response = verified_client(make_user(fleet["acme"], blind)).get(DASHBOARD)
 
     panels = panels_of(response)
-    assert not {"fleet", "alarms", "silent", "firmware-versions", "ingest", "registrations"} & set(panels)
+    assert not {"fleet", "alarms", "silent", "firmware-versions", "ingest", "map", "registrations"} & set(panels)
     assert b"/cockpit/devices/alarm/" not in response.content
 
 
@@ -246,3 +264,48 @@ def test_administrators_see_open_support_grants_with_the_time_left(fleet: dict[s
     assert [grant["reason"] for grant in grants] == ["T-1 open"]
     assert grants[0]["engineer"] == "" and grants[0]["expires_at"] > timezone.now() + timedelta(hours=2)
     assert "link not opened yet" in response.content.decode()
+
+
+def test_a_lazy_panel_is_asked_for_after_the_page_and_not_for_another_reach(fleet: dict[str, Any]) -> None:
+    client = verified_client(fleet["admin"])
+    page = client.get(DASHBOARD)
+    unread = [rendered.panel.key for rendered in page.context["panels"] if rendered.context is None]
+    assert unread == ["silent", "firmware-versions", "ingest", "map"]
+    assert reverse("cockpit:dashboard_panel", args=["ingest"]).encode() in page.content
+
+    blind = do_create_role(name="Badge readers", rights=[], actor=None, tenant=fleet["acme"])
+    nobody = verified_client(make_user(fleet["acme"], blind))
+    answer = nobody.get(reverse("cockpit:dashboard_panel", args=["ingest"]))
+    assert answer.status_code == 200 and answer.content == b""  # the section disappears
+    assert nobody.get(reverse("cockpit:dashboard_panel", args=["no-such-panel"])).content == b""
+    assert Client().get(reverse("cockpit:dashboard_panel", args=["ingest"])).status_code == 302
+
+
+def test_the_refresh_keeps_the_map_as_drawn(fleet: dict[str, Any], settings: Any) -> None:
+    settings.COCKPIT_DASHBOARD_CACHE_SECONDS = 60
+    client = verified_client(fleet["admin"])
+    panels_of(client.get(DASHBOARD))  # every panel read, and cached
+
+    refresh = client.get(PANELS, headers={"HX-Request": "true"}).content.decode()
+
+    assert '<section id="panel-map" hx-preserve="true"></section>' in refresh
+    assert "device-map-points" not in refresh and 'data-figure="measurements-24h"' in refresh
+
+
+def test_a_device_pages_live_part_is_answered_like_the_page(fleet: dict[str, Any]) -> None:
+    n1 = fleet["devices"][0]
+    live = reverse("cockpit:devices_device_live", args=[n1.pk])
+    add_measurements(n1, [(timezone.now(), 23.5)])
+
+    answer = verified_client(fleet["admin"]).get(live, headers={"HX-Request": "true"})
+    assert answer.status_code == 200 and 'data-latest="c8y_Temperature/T">23.5 C' in answer.content.decode()
+
+    south_only = make_user(fleet["acme"], Role.Kind.STANDARD)
+    grant(fleet["south"], [Action.VIEW], user=south_only)
+    globex_admin = make_user(make_tenant("initech"), Role.Kind.ADMINISTRATOR)
+    missing = reverse("cockpit:devices_device_live", args=[10**9])
+    for stranger in (south_only, globex_admin):
+        client = verified_client(stranger)
+        assert client.get(live).status_code == 404  # the same answer as for a device that does not exist
+        assert client.get(missing).status_code == 404
+    assert Client().get(live, headers={"HX-Request": "true"})["HX-Refresh"] == "true"

@@ -23,16 +23,21 @@ from tests.support.device_rows import add_alarm, add_measurements, make_type, pl
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])]
 
 
-def api_count(client: Any, path: str, **params: Any) -> int:
-    """How many rows an API list answers, following its pages."""
-    url, total = f"/api/v1/{path}/", 0
+def api_rows(client: Any, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every row an API list answers, following its pages."""
+    url, rows = f"/api/v1/{path}/", []
     while url:
         response = client.get(url, params if url.startswith("/api/") else None)
         assert response.status_code == 200, response.content
         body = response.json()
-        total += len(body["results"])
+        rows += body["results"]
         url = body["next"]
-    return total
+    return rows
+
+
+def api_count(client: Any, path: str, **params: Any) -> int:
+    """How many rows an API list answers."""
+    return len(api_rows(client, path, **params))
 
 
 def figure(page: Page, name: str) -> int:
@@ -60,7 +65,14 @@ def build_fleet() -> dict[str, Any]:
     for n, device in enumerate(devices[:4]):
         add_measurements(device, [(now - timedelta(minutes=m), float(m)) for m in range(n + 2)])
     do_create_registration(external_id="WAITING-1", actor=admin)
+    earlier = now - timedelta(minutes=1)
+    Device.objects.filter(pk=devices[0].pk).update(latitude=48.14, longitude=11.58, located_at=earlier)
+    Device.objects.filter(pk=devices[1].pk).update(latitude=59.33, longitude=18.07, located_at=earlier)
+    Device.objects.filter(pk=devices[3].pk).update(
+        name="<b>Pump</b> & co", latitude=41.4, longitude=2.17, located_at=now
+    )
     other = placed_device(make_tenant("globex"))
+    Device.objects.filter(pk=other.pk).update(latitude=40.7, longitude=-74.0, located_at=now)
     add_alarm(other, severity="CRITICAL")
     add_measurements(other, [(now, 1.0)])
     return {"acme": acme, "admin": admin, "north": north}
@@ -76,6 +88,7 @@ def assert_figures_match_the_api(page: Page, client: Any, *, administrator: bool
         "status-blocked": api_count(client, "devices", status="blocked"),
         "firmware-2.1.0": api_count(client, "devices", status="active", firmware_version="2.1.0"),
         "measurements-24h": api_count(client, "measurements", since=since),
+        "located": len([row for row in api_rows(client, "devices") if row["location"] is not None]),
     }
     for severity in ("critical", "major", "minor", "warning"):
         for status in ("active", "acknowledged"):
@@ -99,10 +112,22 @@ def test_the_figures_match_the_api_for_an_administrator_and_a_standard_user(
     grant(fleet["north"], [Action.VIEW], user=standard)
 
     page = signed_in_page(browser, live_server, fleet["admin"], width=1280, height=1000)
+    elsewhere: list[str] = []
+    page.on(
+        "request", lambda request: None if request.url.startswith(live_server.url) else elsewhere.append(request.url)
+    )
     page.goto("/cockpit/")
     assert_figures_match_the_api(page, api_client(fleet["admin"]), administrator=True)
+    device_map = page.locator("[data-device-map]")
+    expect(device_map).to_have_attribute("data-markers", str(figure(page, "located")))
+    expect(device_map).to_have_attribute("data-outline-drawn", "true")  # the bundled outline, no tiles
+    expect(device_map.locator(".leaflet-tile")).to_have_count(0)
     expect(page.locator("#panel-security-events")).to_be_visible()
     page.screenshot(path=str(screenshot_dir(tmp_path) / "cockpit-dashboard.png"), full_page=True)
+    assert elsewhere == []  # nothing is loaded from the internet
+    # The newest location is drawn first: the pump's. Its name is text in the popup, never markup.
+    device_map.locator("path.leaflet-interactive").first.click()
+    expect(page.locator(".leaflet-popup-content a")).to_have_text("<b>Pump</b> & co")
 
     major = figure(page, "alarms-major-active")
     page.locator('[data-figure="alarms-major-active"]').click()  # the figure leads to the alarms it counts
@@ -159,3 +184,53 @@ def test_the_dashboard_follows_the_simulator_and_rests_in_a_background_tab(
     sent += simulated.tick(live_server.url, time.time())["measurements"]
     page.evaluate(SHOW_TAB)
     expect(values).to_have_text(str(sent))
+
+
+def test_the_device_page_follows_the_simulator_but_not_while_an_operation_is_typed(
+    browser: Browser, live_server: Any, settings: Any, tmp_path: Path
+) -> None:
+    settings.COCKPIT_REFRESH_SECONDS = 1
+    acme = make_tenant("acme")
+    admin = make_user(acme, Role.Kind.ADMINISTRATOR, email="admin@acme.test")
+    device, credential = make_device(acme)
+    simulated = SimulatedDevice(external_id=device.external_id, credential=credential, device_id=device.pk)
+
+    page = signed_in_page(browser, live_server, admin, width=1280, height=1000)
+    page.goto(f"/cockpit/devices/device/{device.pk}/change/")
+    expect(page.locator("#device-latest")).to_contain_text("No measurements yet")
+
+    simulated.tick(live_server.url, time.time())
+    expect(page.locator('[data-latest="c8y_Temperature/T"]')).to_contain_text(" C")  # no reload
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "cockpit-device.png"), full_page=True)
+
+    live = page.locator("#device-live")
+    page.fill("#operation-create input[name=kind]", "restart")
+    expect(live).to_have_attribute("data-skipped-while-edited", "2")  # held back while the form is edited
+    expect(page.locator("#operation-create input[name=kind]")).to_have_value("restart")
+    page.click("#operation-create input[type=submit]")
+    expect(page.locator("ul.messagelist")).to_contain_text("Operation “restart” queued.")
+
+
+def test_the_device_list_updates_its_rows_in_place_and_keeps_a_selection(
+    browser: Browser, live_server: Any, settings: Any
+) -> None:
+    settings.COCKPIT_REFRESH_SECONDS = 1
+    acme = make_tenant("acme")
+    admin = make_user(acme, Role.Kind.ADMINISTRATOR, email="admin@acme.test")
+    device, credential = make_device(acme)
+    make_device(acme)
+    simulated = SimulatedDevice(external_id=device.external_id, credential=credential, device_id=device.pk)
+
+    page = signed_in_page(browser, live_server, admin, width=1280, height=1000)
+    page.goto("/cockpit/devices/device/")
+    row = page.locator("#result_list tbody tr", has=page.locator(f"input.action-select[value='{device.pk}']"))
+    expect(row.locator("td.field-online img")).to_have_attribute("alt", "False")
+
+    simulated.tick(live_server.url, time.time())
+    expect(row.locator("td.field-online img")).to_have_attribute("alt", "True")  # without a reload
+
+    row.locator("input.action-select").check()
+    expect(page.locator(".action-counter")).to_contain_text("1 of 2 selected")  # the admin's handlers still work
+    live = page.locator("#device-list-live")
+    expect(live).to_have_attribute("data-skipped-while-edited", "2")  # held back while rows are selected
+    expect(row.locator("input.action-select")).to_be_checked()
