@@ -52,6 +52,13 @@ def rollout_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any
     )
 
 
+def rollout_target_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Every member reads the targets; a support grant limited to device groups those of its groups' devices."""
+    qs = tenant_readable(qs, caller, action)
+    limit = caller.device_group_limit
+    return qs if limit is None else qs.filter(device__group__in=limit)
+
+
 def rollout_creators(caller: Caller) -> bool:
     """The tenant's own administrators; Standard users by policy (for their groups: checked by the service)."""
     if caller.is_admin:
@@ -71,5 +78,6 @@ def register_rules() -> None:
     register("firmware.FirmwarePolicy", tenant_readable, add=administrators, support_never_writes=True)
     register("firmware.Rollout", rollout_rule, add=rollout_creators, support_never_writes=True)
     # Written by the services and the engine after the check on their rollout.
-    for label in ("firmware.RolloutWave", "firmware.RolloutTarget", "firmware.RolloutCounter"):
+    for label in ("firmware.RolloutWave", "firmware.RolloutCounter"):
         register(label, tenant_readable, add=administrators, support_never_writes=True)
+    register("firmware.RolloutTarget", rollout_target_rule, add=administrators, support_never_writes=True)

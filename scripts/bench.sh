@@ -52,5 +52,5 @@ log "Migrating"
 migrate_all
 # The cockpit's pages (bench/dashboard.py) name their static files through the manifest.
 "$ROOT/.venv/bin/python" manage.py collectstatic --noinput >/dev/null
-log "Running benchmarks (about 12 minutes for all)"
+log "Running benchmarks (about 30 minutes for all)"
 "$ROOT/.venv/bin/python" -m bench "$@"

@@ -98,6 +98,17 @@ class Caller:
         return self.is_admin or self.support_grant is not None
 
     @property
+    def device_group_limit(self) -> tuple[int, ...] | None:
+        """The device groups a support grant is limited to (``None``: not limited, or no grant).
+
+        The rules of device groups, devices, their operations, registrations, payload and
+        rollout targets keep such an engineer to these groups; the audit trail to what the
+        engineer did under the grant.
+        """
+        grant = self.support_grant
+        return tuple(grant.device_groups) if grant is not None and grant.device_groups else None
+
+    @property
     def is_operator(self) -> bool:
         return self.role.kind == Role.Kind.OPERATOR
 

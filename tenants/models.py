@@ -321,6 +321,13 @@ class SupportGrant(models.Model):
     )
     expires_at = models.DateTimeField(editable=False)
     scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    # Ids of device groups (the devices app's, which this app cannot name): empty for the whole tenant.
+    device_groups = ArrayField(
+        models.BigIntegerField(),
+        default=list,
+        blank=True,
+        help_text="Limit support to the devices of these groups and their data; none chosen: the whole tenant.",
+    )
     reason = models.CharField(max_length=200, help_text="Ticket reference or why support needs access.")
     engineer_email = models.EmailField(blank=True, help_text="Optional: only this support engineer may use it.")
     engineer = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")

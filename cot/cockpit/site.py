@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 import audit
 from cot.cockpit.dashboard import dashboard_panel, dashboard_panels
-from tenants import two_factor
+from tenants import grant_scopes, two_factor
 from tenants.access import caller_for
 from tenants.policy import session_is_fully_authenticated
 from tenants.views import auth
@@ -57,6 +57,10 @@ class CockpitSite(AdminSite):
         context = super().each_context(request)
         # How often the live parts of pages ask for fresh figures (static/cockpit/live.js).
         context["refresh_seconds"] = settings.COCKPIT_REFRESH_SECONDS
+        grant = getattr(request, "support_grant", None)
+        if grant is not None and grant.device_groups:
+            # The support banner names the groups a limited grant keeps the engineer to.
+            context["support_groups"] = grant_scopes.device_group_names(request.user, grant.device_groups)
         if self.has_permission(request):
             context["cockpit_notices"] = [notice for source in self._notice_sources for notice in source(request)]
         return context

@@ -21,6 +21,7 @@ from cot.cockpit.actions import action_page, applying, report_refusal
 from cot.cockpit.mixins import ServiceForm, TenantScopedAdminMixin, acting_user, changed_values, visible_rows
 from cot.cockpit.site import cockpit
 from devices import selectors
+from devices.access import reaches_every_group
 from devices.admin.device_page import DevicePageMixin
 from devices.admin.next_steps import next_steps
 from devices.models import Device, DeviceGroup, PayloadPurge
@@ -80,7 +81,7 @@ class MoveForm(forms.Form):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = DeviceGroup.objects.restrict(actor, Action.CHANGE)
         caller = access.caller_for(actor)
-        if caller is not None and caller.acts_as_admin:
+        if caller is not None and reaches_every_group(caller):
             # Only administrators may take devices out of every group.
             field.required = False
             field.empty_label = "(no group)"

@@ -15,6 +15,7 @@ from cot.db_routers import TELEMETRY_ALIAS
 from cot.exceptions import Conflict
 from cot.prepared import execute_prepared
 from cot.updates import save_changes
+from devices.access import reaches_every_group
 from devices.device_api.validation import attributes_problem
 from devices.models import Alarm, Device, DeviceGroup, DeviceType, Operation
 from tenants.access import access_by_id, caller_for, require_caller, require_secret_keeper, tenant_for_add
@@ -148,7 +149,7 @@ def _may_place_in(actor: User, group: DeviceGroup | None) -> bool:
     caller = caller_for(actor)
     if caller is None:
         return False
-    if caller.acts_as_admin:
+    if reaches_every_group(caller):
         return True
     return group is not None and DeviceGroup.objects.restrict(actor, Action.CHANGE).filter(pk=group.pk).exists()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -15,7 +16,7 @@ from audit.models import AuditEntry
 from cot.cockpit.actions import run_for_each
 from cot.cockpit.mixins import CreateOnlyAdminMixin, ServiceForm, TenantScopedAdminMixin, acting_user, count_per_row
 from cot.cockpit.site import cockpit
-from tenants import services
+from tenants import grant_scopes, services
 from tenants.models import Action, SupportGrant
 
 
@@ -27,8 +28,8 @@ class SupportGrantForm(ServiceForm):
 
     class Meta:
         model = SupportGrant
-        fields = ("duration_hours", "scope", "reason", "engineer_email")
-        labels = {"duration_hours": "Duration (hours)"}
+        fields = ("duration_hours", "scope", "device_groups", "reason", "engineer_email")
+        labels = {"duration_hours": "Duration (hours)", "device_groups": "Only these device groups"}
 
 
 @admin.register(SupportGrant, site=cockpit)
@@ -44,10 +45,11 @@ class SupportGrantAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.Mode
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ("duration_hours", "scope", "reason", "engineer_email")
+            return ("duration_hours", "scope", "device_groups", "reason", "engineer_email")
         return (
             "reason",
             "scope",
+            "device_groups_label",
             "status_label",
             "engineer_label",
             "created_by",
@@ -56,6 +58,26 @@ class SupportGrantAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.Mode
             "revoked_at",
             "activity",
         )
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "device_groups":
+            # The groups the administrator sees (tenants.grant_scopes), ticked; none: the whole tenant.
+            return forms.TypedMultipleChoiceField(
+                choices=grant_scopes.device_group_choices(request.user),
+                coerce=int,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                label="Only these device groups",
+                help_text=db_field.help_text,
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description="device groups")
+    def device_groups_label(self, obj: SupportGrant) -> str:
+        """The groups the grant is limited to, by name (as its creator, an administrator, sees them)."""
+        if not obj.device_groups:
+            return "the whole tenant"
+        return ", ".join(grant_scopes.device_group_names(obj.created_by, obj.device_groups)) or "groups since deleted"
 
     @admin.display(description="status")
     def status_label(self, obj: SupportGrant) -> str:
@@ -93,6 +115,7 @@ class SupportGrantAdmin(CreateOnlyAdminMixin, TenantScopedAdminMixin, admin.Mode
             scope=data["scope"],
             reason=data["reason"],
             engineer_email=data.get("engineer_email") or "",
+            device_groups=data.get("device_groups") or [],
         )
         messages.success(
             request,

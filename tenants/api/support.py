@@ -23,6 +23,12 @@ class SupportGrantSerializer(StrictModelSerializer):
     bound_engineer = serializers.EmailField(source="engineer.email", read_only=True, default=None, allow_null=True)
     created_by = serializers.EmailField(source="created_by.email", read_only=True)
     status = serializers.CharField(read_only=True)
+    device_groups = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=1000,
+        help_text="Ids of device groups the grant is limited to (their devices and data); empty: the whole tenant.",
+    )
 
     class Meta:
         model = SupportGrant
@@ -30,6 +36,7 @@ class SupportGrantSerializer(StrictModelSerializer):
             "id",
             "duration_hours",
             "scope",
+            "device_groups",
             "reason",
             "engineer",
             "bound_engineer",

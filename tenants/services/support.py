@@ -6,6 +6,7 @@ customer tenant; every write that opens or ends that access is in this module.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 
@@ -17,6 +18,7 @@ from django.utils import timezone
 import audit
 from cot.database.scope import cross_tenant, tenant_scope
 from tenants import access
+from tenants.grant_scopes import device_group_choices
 from tenants.models import Action, Role, SupportGrant, User
 from tenants.tokens import new_secret, secret_digest
 
@@ -40,10 +42,13 @@ def do_create_support_grant(
     duration_hours: int,
     scope: str = "read",
     engineer_email: str = "",
+    device_groups: Iterable[int] = (),
 ) -> tuple[SupportGrant, str]:
     """Consent to support access for at most 24 hours; returns the grant and its link (shown once).
 
     The duration has no default: the customer chooses how long, and least is best.
+    ``device_groups`` limits the grant to the devices of these groups and their data (the
+    groups the administrator sees; none: the whole tenant).
     """
     tenant = access.tenant_for_add(actor, SupportGrant, None)
     if not 1 <= duration_hours <= SupportGrant.MAX_HOURS:
@@ -52,6 +57,7 @@ def do_create_support_grant(
         raise ValidationError({"scope": f"Scope must be one of: {', '.join(SupportGrant.Scope.values)}."})
     if not reason.strip():
         raise ValidationError({"reason": "Give a reason or ticket reference."})
+    groups = _chosen_groups(actor, device_groups)
     secret = new_secret(SUPPORT_LINK_PREFIX)
     now = timezone.now()
     grant = SupportGrant(
@@ -63,6 +69,7 @@ def do_create_support_grant(
         scope=scope,
         reason=reason.strip(),
         engineer_email=engineer_email.strip().lower(),
+        device_groups=groups,
         link_digest=secret_digest(secret),
     )
     grant.full_clean(exclude=["link_digest", "expires_at"])
@@ -71,10 +78,28 @@ def do_create_support_grant(
         "support_grant.create",
         tenant=tenant,
         target=grant,
-        data={"scope": scope, "expires_at": grant.expires_at.isoformat(), "engineer": grant.engineer_email or None},
+        data={
+            "scope": scope,
+            "expires_at": grant.expires_at.isoformat(),
+            "engineer": grant.engineer_email or None,
+            "device_groups": groups or None,
+        },
         actor=actor,
     )
     return grant, support_link(secret)
+
+
+def _chosen_groups(actor: User, chosen: Iterable[int]) -> list[int]:
+    """The distinct group ids, every one a group ``actor`` sees; the same refusal for missing and not theirs."""
+    try:
+        ids = sorted({int(pk) for pk in chosen})
+    except (TypeError, ValueError):
+        raise ValidationError({"device_groups": "Device groups are given by their ids."}) from None
+    visible = {pk for pk, _name in device_group_choices(actor)}
+    unknown = [pk for pk in ids if pk not in visible]
+    if unknown:
+        raise ValidationError({"device_groups": f"No such device group: {', '.join(map(str, unknown))}."})
+    return ids
 
 
 def _end_support_sessions(grant: SupportGrant) -> int:
