@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
 
 from audit.context import ActorKind
 from audit.models import AuditEntry
+from audit.signals import recorded
 
 
 def record(
@@ -43,4 +46,6 @@ def record(
         entry.object_id = target.pk if isinstance(target.pk, int) else None
         entry.object_repr = str(target)
     entry.save()
+    if entry.tenant_id is not None:
+        transaction.on_commit(partial(recorded.send, sender=AuditEntry, entry=entry))
     return entry

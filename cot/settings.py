@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "devices",
     "firmware",
     "audit",
+    "notifications",
     # Wiring above every app (the demo data of `make run`).
     "cot.demo",
 ]
@@ -319,7 +320,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "reconcile-rollout-counters": {"task": "firmware.tasks.reconcile_rollout_counters", "schedule": 300.0},
     "rollout-watchdog": {"task": "firmware.tasks.rollout_watchdog", "schedule": 60.0},
+    "retry-due-deliveries": {"task": "notifications.tasks.retry_due_deliveries", "schedule": 60.0},
 }
+# Notifications (docs/notifications.md): webhook attempts in all, each one's timeout, and the
+# networks (CIDR) a webhook may reach although private or loopback (none by default: SSRF).
+COT_WEBHOOK_ATTEMPTS = env.int("COT_WEBHOOK_ATTEMPTS", default=6)
+COT_WEBHOOK_TIMEOUT_SECONDS = env.float("COT_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+COT_WEBHOOK_ALLOWED_NETWORKS = env.list("COT_WEBHOOK_ALLOWED_NETWORKS", default=[])
 # A rollout still planning this long after its job was queued, with no worker holding its
 # planning lock, has lost its worker: the watchdog queues the job again.
 COT_ROLLOUT_PLANNING_STALE_SECONDS = env.int("COT_ROLLOUT_PLANNING_STALE_SECONDS", default=300)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import connections, router, transaction
@@ -12,6 +13,7 @@ from django.utils import timezone
 from cot.db_routers import TELEMETRY_ALIAS
 from cot.prepared import execute_prepared
 from devices.models import Device, Event
+from devices.signals import alarm_raised
 
 _INSERT_ONE = (
     "INSERT INTO devices_measurement (tenant_id, device_id, time, type, series, value, unit)"
@@ -92,7 +94,14 @@ def store_alarms(device: Device, rows: list[tuple[Any, ...]]) -> list[dict[str, 
             cursor.execute(_UPSERT_ALARM, [device.tenant_id, device.pk, kind, severity, text, time, time, now])
             alarm_id, count = cursor.fetchone()
             results.append({"id": alarm_id, "count": count})
+            if count == 1:  # new, not a repeat of an open alarm
+                raised = {"alarm_id": alarm_id, "type": kind, "severity": severity, "text": text, "time": time}
+                transaction.on_commit(partial(_announce, device, raised), using=TELEMETRY_ALIAS)
     return results
+
+
+def _announce(device: Device, alarm: dict[str, Any]) -> None:
+    alarm_raised.send(sender=Device, tenant_id=device.tenant_id, device_id=device.pk, **alarm)
 
 
 def touch_device(device: Device, now: datetime, resolution: int, **changes: Any) -> None:

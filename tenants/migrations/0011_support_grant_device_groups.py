@@ -5,15 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0010_row_level_security_sessions_and_authenticators'),
+        ("tenants", "0010_row_level_security_sessions_and_authenticators"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='supportgrant',
-            name='device_groups',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.BigIntegerField(), blank=True, default=list, help_text='Limit support to the devices of these groups and their data; none chosen: the whole tenant.', size=None),
+            model_name="supportgrant",
+            name="device_groups",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.BigIntegerField(),
+                blank=True,
+                default=list,
+                help_text="Limit support to the devices of these groups and their data; none chosen: the whole tenant.",
+                size=None,
+            ),
         ),
     ]

@@ -1,0 +1,15 @@
+"""Notifications: alarms and events to e-mail or signed webhooks, per tenant rules."""
+
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    name = "notifications"
+
+    def ready(self) -> None:
+        from notifications import receivers  # noqa: F401  (connects to the alarm and audit signals)
+        from notifications.access import register_rules
+        from notifications.api.routes import register_routes
+
+        register_rules()
+        register_routes()

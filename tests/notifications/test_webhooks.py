@@ -1,0 +1,217 @@
+"""Alarm notifications to a webhook: signed, once per alarm, retried with backoff, never to private addresses."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from devices.models import Alarm
+from notifications import tasks
+from notifications.models import Delivery, NotificationRule
+from notifications.services import do_create_notification_rule, do_rotate_webhook_secret
+from notifications.services.deliveries import deliver
+from tenants.models import Role
+from tenants.services import do_create_support_grant, do_update_tenant_policy
+from tests.factories import api_client, device_client, make_device, make_group, make_user, verified_client
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
+
+
+class Receiver:
+    """A webhook receiver on loopback: records every request, answers the statuses it is given in turn."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.statuses = statuses
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                status = receiver.statuses[min(len(receiver.requests), len(receiver.statuses)) - 1]
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cot"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver(settings: Any) -> Iterator[Receiver]:
+    settings.COT_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the operator allows the test's own loopback
+    started = Receiver([200])
+    yield started
+    started.server.shutdown()
+    started.server.server_close()
+
+
+@pytest.fixture
+def queued(monkeypatch: Any) -> list[tuple[int, float]]:
+    """Delivery jobs queued (with their countdown), run by the test as a worker would."""
+    jobs: list[tuple[int, float]] = []
+    monkeypatch.setattr(tasks.deliver_notification, "delay", lambda pk: jobs.append((pk, 0.0)))
+    monkeypatch.setattr(
+        tasks.deliver_notification, "apply_async", lambda args, countdown=0.0: jobs.append((args[0], countdown))
+    )
+    return jobs
+
+
+def run_jobs(queued: list[tuple[int, float]]) -> list[str]:
+    """Run the jobs queued so far (the retries they queue stay queued)."""
+    jobs = list(queued)
+    queued.clear()
+    return [deliver(pk) for pk, _countdown in jobs]
+
+
+def raise_alarm(credential: str, severity: str, kind: str = "high_temperature") -> Any:
+    body = {"type": kind, "severity": severity, "text": "Temperature 81 °C"}
+    return device_client(credential).post("/api/device/v1/alarms", body, format="json")
+
+
+def verified(secret: str, request: dict[str, Any]) -> bool:
+    headers, body = request["headers"], request["body"]
+    expected = hmac.new(secret.encode(), headers["X-Cot-Timestamp"].encode() + b"." + body, hashlib.sha256)
+    return hmac.compare_digest(headers["X-Cot-Signature"], f"sha256={expected.hexdigest()}")
+
+
+def test_a_new_major_alarm_reaches_the_receiver_signed_exactly_once(
+    acme: Any, acme_admin: Any, receiver: Receiver, queued: list[tuple[int, float]]
+) -> None:
+    rule, secret = do_create_notification_rule(
+        actor=acme_admin, channel="webhook", name="Ops", severities=["MAJOR", "CRITICAL"], webhook_url=receiver.url
+    )
+    assert secret is not None and secret.startswith("cot_whsec_")
+    device, credential = make_device(acme)
+
+    assert raise_alarm(credential, "MAJOR").status_code == 201
+    assert raise_alarm(credential, "MAJOR").json()["alarms"][0]["count"] == 2  # a repeat of the open alarm
+    assert raise_alarm(credential, "MINOR", kind="door").status_code == 201  # a severity the rule ignores
+    assert run_jobs(queued) == ["sent"]
+
+    (request,) = receiver.requests
+    assert verified(secret, request) and request["path"] == "/hooks/cot"
+    body = json.loads(request["body"])
+    alarm = Alarm.objects.get(device_id=device.pk, type="high_temperature")
+    assert body["event"] == "alarm" and body["alarm"]["id"] == alarm.pk and body["alarm"]["severity"] == "MAJOR"
+    assert body["device"]["external_id"] == device.external_id
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.response_code, delivery.attempts) == ("succeeded", 200, 1)
+    assert request["headers"]["X-Cot-Delivery"] == str(delivery.pk)
+    assert deliver(delivery.pk) == "not due" and len(receiver.requests) == 1  # a second job sends nothing
+
+    rotated = do_rotate_webhook_secret(rule, actor=acme_admin)[1]
+    assert rotated != secret and not verified(rotated, request)
+
+
+def test_a_failing_receiver_is_retried_with_backoff_and_then_given_up(
+    acme: Any, acme_admin: Any, receiver: Receiver, queued: list[tuple[int, float]], settings: Any
+) -> None:
+    settings.COT_WEBHOOK_ATTEMPTS = 3
+    receiver.statuses = [500, 503, 502]
+    do_create_notification_rule(
+        actor=acme_admin, channel="webhook", name="Ops", severities=["MAJOR"], webhook_url=receiver.url
+    )
+    _, credential = make_device(acme)
+    raise_alarm(credential, "MAJOR")
+
+    assert run_jobs(queued) == ["retrying"]
+    delivery = Delivery.objects.get()
+    assert (delivery.attempts, delivery.response_code, delivery.error) == (1, 500, "The receiver answered 500.")
+    (retry,) = queued
+    assert retry == (delivery.pk, pytest.approx(30, abs=2))
+    assert deliver(delivery.pk) == "not due"  # too early: nothing sent
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=31)):
+        assert run_jobs(queued) == ["retrying"]
+        assert queued[0][1] == pytest.approx(60, abs=2)  # the backoff doubles
+    with time_machine.travel(timezone.now() + timedelta(seconds=100)):
+        assert run_jobs(queued) == ["failed"]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.response_code) == ("failed", 3, 502)
+    assert len(receiver.requests) == 3 and queued == []
+
+
+def test_private_and_loopback_addresses_are_refused(acme_admin: Any, settings: Any) -> None:
+    client = api_client(acme_admin)
+    for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://[::1]:8080/", "http://localhost/x"):
+        payload = {"name": "x", "channel": "webhook", "severities": ["MAJOR"], "webhook_url": url}
+        response = client.post("/api/v1/notification-rules/", payload, format="json")
+        assert response.status_code == 400, url
+        assert "private, loopback or reserved" in response.json()["webhook_url"][0]
+    assert not NotificationRule.objects.exists()
+
+
+def test_a_host_that_resolves_to_loopback_is_refused_when_sending(
+    acme: Any, acme_admin: Any, receiver: Receiver, queued: list[tuple[int, float]], settings: Any
+) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    do_create_notification_rule(
+        actor=acme_admin, channel="webhook", name="Ops", severities=["MAJOR"], webhook_url=f"http://localhost:{port}/"
+    )
+    settings.COT_WEBHOOK_ALLOWED_NETWORKS = []  # the operator took the allowance back
+    _, credential = make_device(acme)
+    raise_alarm(credential, "MAJOR")
+
+    assert run_jobs(queued) == ["refused"]
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed" and "localhost resolves to 127.0.0.1 is a private" in delivery.error
+    assert receiver.requests == [] and queued == []  # not retried
+
+
+def test_rules_follow_device_groups_and_events_reach_their_rules(
+    acme: Any, acme_admin: Any, provider: Any, receiver: Receiver, queued: list[tuple[int, float]]
+) -> None:
+    north, south = make_group(acme, "north"), make_group(acme, "south")
+    do_create_notification_rule(
+        actor=acme_admin,
+        channel="webhook",
+        name="North",
+        severities=["MAJOR"],
+        device_groups=[north.pk],
+        webhook_url=receiver.url,
+    )
+    do_create_notification_rule(
+        actor=acme_admin, channel="webhook", name="Support", events=["support_grant.opened"], webhook_url=receiver.url
+    )
+    _, in_south = make_device(acme, south)
+    raise_alarm(in_south, "MAJOR")
+    assert queued == []  # not the north rule's devices
+
+    do_update_tenant_policy(provider, {"session_idle_minutes": 720})
+    engineer = make_user(provider, Role.Kind.SUPPORT)
+    _, link = do_create_support_grant(actor=acme_admin, reason="T-1", duration_hours=1)
+    assert verified_client(engineer).post("/support/enter/", {"secret": link.partition("#")[2]}).status_code == 302
+
+    assert run_jobs(queued) == ["sent"]
+    body = json.loads(receiver.requests[0]["body"])
+    assert body["event"] == "support_grant.opened" and receiver.requests[0]["headers"]["X-Cot-Event"] == body["event"]
+
+
+def test_an_email_rule_writes_to_the_chosen_role(acme: Any, acme_admin: Any, queued: list[tuple[int, float]]) -> None:
+    make_user(acme, Role.Kind.STANDARD, email="standard@acme.test")
+    do_create_notification_rule(
+        actor=acme_admin, channel="email", name="Admins", severities=["CRITICAL"], recipient_roles=["administrator"]
+    )
+    _, credential = make_device(acme)
+    raise_alarm(credential, "CRITICAL")
+
+    assert run_jobs(queued) == ["sent"]
+    (message,) = mail.outbox
+    assert message.to == [acme_admin.email] and "CRITICAL" in message.body
