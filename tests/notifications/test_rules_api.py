@@ -16,7 +16,12 @@ from tests.support.api_isolation import TenantIsolationChecks
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 RULES = "/api/v1/notification-rules/"
-EMAIL_RULE: dict[str, Any] = {"name": "Admins", "channel": "email", "severities": ["MAJOR"], "recipient_roles": ["administrator"]}
+EMAIL_RULE: dict[str, Any] = {
+    "name": "Admins",
+    "channel": "email",
+    "severities": ["MAJOR"],
+    "recipient_roles": ["administrator"],
+}
 
 
 def make_rule(tenant: Any) -> NotificationRule:
