@@ -44,6 +44,12 @@ class NotificationRuleForm(ServiceForm):
         model = NotificationRule
         fields = ("name", "enabled", "channel", *(name for name in EDITABLE if name not in ("name", "enabled")))
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # On this form's own initial data: field objects are shared by every form class.
+            self.initial["alarm_types"] = ", ".join(self.instance.alarm_types)
+
     def clean_alarm_types(self) -> list[str]:
         text = self.cleaned_data.get("alarm_types") or ""
         return [kind.strip() for kind in text.split(",") if kind.strip()]
@@ -84,12 +90,6 @@ class NotificationRuleAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"channel": NotificationRule.Channel.WEBHOOK}
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form = super().get_form(request, obj, change, **kwargs)
-        if obj is not None:
-            form.base_fields["alarm_types"].initial = ", ".join(obj.alarm_types)
-        return form
 
     @admin.display(description="listens to")
     def listens_to(self, obj: NotificationRule) -> str:

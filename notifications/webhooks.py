@@ -31,7 +31,8 @@ class WebhookRefused(ValueError):
 
 
 def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(network, strict=False) for network in settings.COT_WEBHOOK_ALLOWED_NETWORKS]
+    networks = (network.strip() for network in settings.COT_WEBHOOK_ALLOWED_NETWORKS)
+    return [ipaddress.ip_network(network, strict=False) for network in networks if network]
 
 
 def address_problem(address: str) -> str | None:
@@ -82,6 +83,8 @@ def _resolve(host: str, port: int) -> str:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise OSError(f"{host} does not resolve ({error.strerror}).") from None
+    except UnicodeError:
+        raise WebhookRefused(f"{host} is not a host name that can be looked up.") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     for address in addresses:
         problem = address_problem(address)

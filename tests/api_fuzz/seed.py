@@ -35,6 +35,7 @@ from firmware.services import (
     do_upload_firmware_image,
 )
 from firmware.services.rollouts import run_planning
+from notifications.services import do_create_notification_rule
 from tenants.models import ApiToken, Role, Tenant, User
 from tenants.services import (
     builtin_role,
@@ -124,6 +125,9 @@ def seed_tenant(slug: str) -> SeededTenant:
     support, _link = do_create_support_grant(
         duration_hours=24, actor=admin, reason=f"{prefix}-TICKET-1 gateway offline", scope="read"
     )
+    rule, _secret = do_create_notification_rule(
+        actor=admin, channel="email", name=f"{prefix} on call", severities=["MAJOR"], recipient_roles=["administrator"]
+    )
 
     # Every row of the tenant, by the API collection that serves it: the other pass's
     # isolation check knows a leak by these ids (sequences are per table, shared by all
@@ -144,6 +148,7 @@ def seed_tenant(slug: str) -> SeededTenant:
             "alarms": _ids(Alarm.objects.filter(tenant_id=tenant.pk)),
             "operations": [operation.pk for operation in operations],
             "support-grants": [support.pk],
+            "notification-rules": [rule.pk],
             "measurements": _ids(Measurement.objects.filter(tenant_id=tenant.pk)),
             "events": _ids(Event.objects.filter(tenant_id=tenant.pk)),
             "audit": _ids(AuditEntry.objects.filter(tenant=tenant)),
