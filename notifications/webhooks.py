@@ -35,12 +35,22 @@ def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(network, strict=False) for network in networks if network]
 
 
+# IPv6 ranges that carry an IPv4 address (NAT64, 6to4, IPv4-compatible) or are deprecated
+# site-local: Python counts some of them global, yet they reach IPv4 networks behind gateways.
+_TRANSLATING = tuple(
+    ipaddress.ip_network(network) for network in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96", "fec0::/10")
+)
+
+
 def address_problem(address: str) -> str | None:
     """Why cot will not connect to ``address`` (an IP), or ``None``."""
     ip = ipaddress.ip_address(address)
     if any(ip in network for network in _allowed_networks()):
         return None
-    if not ip.is_global or ip.is_multicast:
+    embeds_ipv4 = isinstance(ip, ipaddress.IPv6Address) and (
+        ip.ipv4_mapped is not None or any(ip in network for network in _TRANSLATING)
+    )
+    if embeds_ipv4 or not ip.is_global or ip.is_multicast:
         return (
             f"{address} is a private, loopback or reserved address; an operator may allow its network "
             "(COT_WEBHOOK_ALLOWED_NETWORKS)."

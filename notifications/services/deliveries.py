@@ -151,7 +151,7 @@ def _send(delivery: Delivery) -> str:
         delivery.status, delivery.error, delivery.finished_at = Delivery.Status.FAILED, str(refused)[:500], now
         delivery.next_attempt_at = None
         return "refused"
-    except OSError as error:
+    except Exception as error:  # any failure is an attempt: counted, retried, then failed
         succeeded, delivery.response_code = False, None
         delivery.error = (str(error) or type(error).__name__)[:500]
     if succeeded:

@@ -150,7 +150,15 @@ def test_a_failing_receiver_is_retried_with_backoff_and_then_given_up(
 
 def test_private_and_loopback_addresses_are_refused(acme_admin: Any, settings: Any) -> None:
     client = api_client(acme_admin)
-    for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest", "http://[::1]:8080/", "http://localhost/x"):
+    for url in (
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest",
+        "http://[::1]:8080/",
+        "http://localhost/x",
+        "http://[64:ff9b::a00:5]/",  # NAT64 of 10.0.0.5
+        "http://[2002:a9fe:a9fe::1]/",  # 6to4 of 169.254.169.254
+        "http://[::ffff:10.0.0.1]/",  # IPv4-mapped
+    ):
         payload = {"name": "x", "channel": "webhook", "severities": ["MAJOR"], "webhook_url": url}
         response = client.post("/api/v1/notification-rules/", payload, format="json")
         assert response.status_code == 400, url
