@@ -42,7 +42,7 @@ class NotificationRuleForm(ServiceForm):
 
     class Meta:
         model = NotificationRule
-        fields = ("name", "enabled", "channel", *(name for name in EDITABLE if name not in ("name", "enabled")))
+        fields = ("channel", *EDITABLE)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -67,7 +67,7 @@ class NotificationRuleAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = ("secret_rotated_at", "recent_deliveries")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        fields = ("name", "enabled", "channel", *(name for name in EDITABLE if name not in ("name", "enabled")))
+        fields = NotificationRuleForm.Meta.fields
         return fields if obj is None else (*fields, "secret_rotated_at", "recent_deliveries")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from cot.api.serializers import StrictModelSerializer
 from notifications import services
 from notifications.models import EVENTS, SEVERITIES, Delivery, NotificationRule
+from notifications.services.rules import EDITABLE
 
 
 def _ids(help_text: str) -> serializers.ListField:
@@ -33,21 +34,7 @@ class NotificationRuleSerializer(StrictModelSerializer):
 
     class Meta:
         model = NotificationRule
-        fields = [
-            "id",
-            "name",
-            "enabled",
-            "channel",
-            "severities",
-            "alarm_types",
-            "device_groups",
-            "events",
-            "recipient_users",
-            "recipient_roles",
-            "webhook_url",
-            "secret_rotated_at",
-            "created_at",
-        ]
+        fields = ["id", "channel", *EDITABLE, "secret_rotated_at", "created_at"]
         read_only_fields = ["secret_rotated_at", "created_at"]
 
     def validate_channel(self, value: str) -> str:
