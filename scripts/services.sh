@@ -170,6 +170,22 @@ pg_prepare_data_dir() {
   printf '%s\n' "$data"
 }
 
+# port_in_use PORT: whether something accepts connections on 127.0.0.1:PORT.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port PREFERRED: PREFERRED if nothing listens there, else the next free port above it.
+# `make test` starts throwaway servers on it, so that a server left running by another
+# checkout or by an interrupted run never makes the suite fail.
+free_port() {
+  local port="$1"
+  while port_in_use "$port"; do
+    port=$((port + 1))
+    [ "$port" -lt $(($1 + 100)) ] || die "No free port between $1 and $port for a throwaway server."
+  done
+  [ "$port" = "$1" ] || log "Port $1 is taken by another process; using $port"
+  printf '%s\n' "$port"
+}
+
 # start_postgres DATADIR PORT: initialise (once) and start a cluster listening on
 # 127.0.0.1:PORT only, with the superuser `cot` and trust auth on loopback. The output says
 # where the data and the server log are (see pg_prepare_data_dir for when that is not DATADIR).
@@ -186,10 +202,16 @@ start_postgres() {
     log "PostgreSQL already running on port $port (data in $data)"
     return 0
   fi
+  if port_in_use "$port"; then
+    die "Port $port is taken by another process, so PostgreSQL cannot listen there. Stop that process or choose another port (COT_PG_PORT for make run)."
+  fi
   log "Starting PostgreSQL on 127.0.0.1:$port (data and server.log in $data)"
-  as_pg_user "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=${PG_FSYNC:-on} -c max_connections=200" >/dev/null \
-    || die "PostgreSQL did not start on port $port; see $data/server.log"
+  if ! as_pg_user "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start \
+    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=${PG_FSYNC:-on} -c max_connections=200" >/dev/null; then
+    # The log is the only place that says why; CI shows nothing else.
+    as_pg_user tail -n 20 "$data/server.log" >&2 || true
+    die "PostgreSQL did not start on port $port; the end of $data/server.log is above"
+  fi
 }
 
 # stop_postgres DATADIR: stop DATADIR's cluster if it runs (through the link if relocated).
@@ -330,9 +352,13 @@ start_redis() {
   data="$(realpath -m "$1")"
   mkdir -p "$data" 2>/dev/null \
     || die "Cannot create the Redis data directory $data as $(id -un). Run from a checkout you can write, or set REDIS_URL."
-  if redis-cli -p "$port" ping >/dev/null 2>&1; then
-    log "Redis already running on port $port"
-    return 0
+  if port_in_use "$port"; then
+    # A bounded ping: a listener that is not Redis would keep redis-cli waiting for ever.
+    if [ "$(timeout 5 redis-cli -p "$port" ping 2>/dev/null)" = "PONG" ]; then
+      log "Redis already running on port $port"
+      return 0
+    fi
+    die "Port $port is taken by a process that is not Redis; stop it or choose another port (COT_REDIS_PORT for make run)."
   fi
   log "Starting Redis on 127.0.0.1:$port"
   local args=(--port "$port" --bind 127.0.0.1 --daemonize yes --dir "$data"
@@ -350,4 +376,20 @@ start_redis() {
 stop_redis() {
   local port="$1"
   redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+}
+
+# stop_redis_in DATADIR: stop the Redis whose pid file is in DATADIR (one an interrupted run
+# left behind), whatever port it listens on; never a server of another checkout.
+stop_redis_in() {
+  local pidfile pid _
+  pidfile="$(realpath -m "$1")/redis.pid"
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$pidfile"
 }

@@ -4,8 +4,6 @@
 source "$(dirname "$0")/services.sh"
 cd "$ROOT"
 
-PG_PORT="${COT_TEST_PG_PORT:-55432}"
-REDIS_PORT="${COT_TEST_REDIS_PORT:-56379}"
 TMP="$ROOT/var/test"
 
 ensure_system_packages browser nginx
@@ -20,6 +18,7 @@ trap cleanup EXIT
 if [ -z "${DATABASE_URL:-}" ]; then
   # remove_postgres, not rm: the cluster may live outside the checkout (see pg_relocate).
   remove_postgres "$TMP/pg"
+  PG_PORT="$(free_port "${COT_TEST_PG_PORT:-55432}")"
   PG_FSYNC=off start_postgres "$TMP/pg" "$PG_PORT"
   STARTED_PG=1
   # The tests create their own databases (test_cot, test_cot_telemetry) as the owner role.
@@ -29,7 +28,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
   export COT_TEST_SUPERUSER=cot
 fi
 if [ -z "${REDIS_URL:-}" ]; then
-  stop_redis "$REDIS_PORT"
+  stop_redis_in "$TMP/redis"
+  REDIS_PORT="$(free_port "${COT_TEST_REDIS_PORT:-56379}")"
   start_redis "$TMP/redis" "$REDIS_PORT"
   STARTED_REDIS=1
   export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"

@@ -221,3 +221,45 @@ def test_a_copied_checkout_never_uses_or_removes_the_originals_cluster(private_c
         assert not (copy / "var" / "pg").exists()
     finally:
         shutil.rmtree(copy, ignore_errors=True)
+
+
+# Busy ports. CI once failed in half a minute because a PostgreSQL left running by another
+# checkout held the suite's default port: pg_ctl waited, gave up and said only "could not
+# start server". `make test` now steps past a taken port (free_port), and start_postgres and
+# start_redis refuse one at once, saying so.
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A loopback port with a listener that is neither PostgreSQL nor Redis."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_free_port_keeps_a_free_preferred_port() -> None:
+    port = _free_port()
+    done = _bash(SERVICES.parents[1], f"free_port {port}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(port)
+
+
+def test_free_port_steps_past_a_taken_port(held_port: int) -> None:
+    done = _bash(SERVICES.parents[1], f"free_port {held_port}")
+    assert done.returncode == 0, done.stderr
+    chosen = int(done.stdout.strip())
+    assert chosen > held_port
+    assert f"Port {held_port} is taken" in done.stderr
+
+
+def test_start_postgres_refuses_a_taken_port_saying_so(open_checkout: Path, held_port: int) -> None:
+    done = _bash(open_checkout, f"PG_FSYNC=off start_postgres var/pg {held_port}")
+    assert done.returncode != 0
+    assert f"Port {held_port} is taken by another process" in done.stderr
+
+
+def test_start_redis_refuses_a_taken_port_saying_so(tmp_path: Path, held_port: int) -> None:
+    done = _bash(SERVICES.parents[1], f"start_redis {tmp_path}/redis {held_port}")
+    assert done.returncode != 0
+    assert f"Port {held_port} is taken by a process that is not Redis" in done.stderr
