@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Passkeys as a second factor (tenants/passkeys.py).
+    "django_otp_webauthn",
     "auditlog",
     "axes",
     # htmx (shipped with the package, served by whitenoise) for the cockpit's live pages.
@@ -191,10 +193,22 @@ ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
 # guardian.W001 asks for its authentication backend; we deliberately leave it out, since
 # object rights are read by tenants.access through guardian's tables, never by has_perm().
-SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
+# otp_webauthn.E010 and E030 ask for a fixed relying party and origins; unset, ours are the
+# cockpit's own host (tenants.passkeys.CockpitWebAuthnHelper), so they are not missing.
+SILENCED_SYSTEM_CHECKS = ["guardian.W001", "otp_webauthn.E010", "otp_webauthn.E030"]
 
 OTP_TOTP_ISSUER = env.str("COT_OTP_ISSUER", default="cot")
 OTP_TOTP_THROTTLE_FACTOR = 1
+# Passkeys (django-otp-webauthn) are a second factor only: the password always comes first.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+# A refused passkey is the client's failure (audited as auth.login_failed), not a server error to log.
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = ""
+OTP_WEBAUTHN_HELPER_CLASS = "tenants.passkeys.CockpitWebAuthnHelper"
+OTP_WEBAUTHN_RP_NAME = env.str("COT_WEBAUTHN_RP_NAME", default="cot")
+# Empty: the cockpit's host (tenants.passkeys.CockpitWebAuthnHelper). Changing the RP ID
+# later makes every enrolled passkey useless.
+OTP_WEBAUTHN_RP_ID = env.str("COT_WEBAUTHN_RP_ID", default="")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list("COT_WEBAUTHN_ORIGINS", default=[])
 
 AUDITLOG_LOGENTRY_MODEL = "audit.AuditEntry"
 AUDITLOG_INCLUDE_ALL_MODELS = False

@@ -8,10 +8,13 @@ from drf_spectacular.views import SpectacularSwaggerView
 from cot.api.errors import api_not_found
 from cot.api.schema import CachedSchemaView
 from cot.cockpit.site import cockpit
+from tenants.views.passkeys import ceremony_urls as passkey_ceremony_urls
 from tenants.views.support import enter_support_grant, leave_support_grant
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/cockpit/", permanent=False)),
+    # django-otp-webauthn's scripts reverse "otp_webauthn:…", so its ceremonies sit outside the site's namespace.
+    path("cockpit/passkeys/ceremony/", include((passkey_ceremony_urls(cockpit), "otp_webauthn"))),
     path("cockpit/", cockpit.urls),
     path("support/enter/", enter_support_grant, name="support-enter"),
     path("support/leave/", leave_support_grant, name="support-leave"),

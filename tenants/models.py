@@ -57,6 +57,11 @@ class Tenant(models.Model):
         default=True,
         help_text="Administrators, support staff and operators always need it.",
     )
+    require_passkeys = models.BooleanField(
+        "require passkeys as the second factor",
+        default=False,
+        help_text="Authenticator-app codes and backup codes then only confirm the enrolment of a first passkey.",
+    )
     session_idle_minutes = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(5), MaxValueValidator(720)]
     )

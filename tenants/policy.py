@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from tenants import passkeys
 from tenants.models import Role
 
 ALWAYS_TWO_FACTOR = frozenset({Role.Kind.ADMINISTRATOR, Role.Kind.OPERATOR, Role.Kind.SUPPORT})
@@ -14,8 +15,14 @@ def requires_two_factor(user: Any) -> bool:
 
 
 def session_is_fully_authenticated(request: Any) -> bool:
-    """A session counts only once its second factor is verified where policy asks for one."""
+    """A session counts only once its second factor is verified where policy asks for one.
+
+    Where the tenant requires passkeys, only a session verified by a passkey counts: one
+    verified by a code before the policy changed ends at its next request (fail closed).
+    """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return False
+    if passkeys.requires_passkey(user):
+        return bool(user.is_verified()) and passkeys.is_passkey(getattr(user, "otp_device", None))
     return not requires_two_factor(user) or bool(user.is_verified())

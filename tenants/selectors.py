@@ -18,6 +18,7 @@ from tenants.models import Role, Tenant, User
 POLICY_FIELDS = (
     "name",
     "require_2fa",
+    "require_passkeys",
     "session_idle_minutes",
     "api_token_max_days",
     "certified_devices_only",

@@ -23,11 +23,12 @@ from datetime import timedelta
 import qrcode
 import qrcode.image.svg
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 import audit
 from tenants.models import User
@@ -56,6 +57,17 @@ def has_confirmed_authenticator(user: User) -> bool:
 def confirmed_authenticator_exists() -> Exists:
     """``has_confirmed_authenticator`` as an annotation on a queryset of users (one query for a list)."""
     return Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
+
+
+def has_second_factor(user: User) -> bool:
+    """Whether ``user`` has an authenticator app or a passkey, so every login asks for one."""
+    return has_confirmed_authenticator(user) or WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
+
+
+def second_factor_exists() -> ExpressionWrapper:
+    """``has_second_factor`` as an annotation on a queryset of users."""
+    passkey = Exists(WebAuthnCredential.objects.filter(user=OuterRef("pk"), confirmed=True))
+    return ExpressionWrapper(Q(confirmed_authenticator_exists()) | Q(passkey), output_field=BooleanField())
 
 
 def enrolment_device(user: User, device_id: int | None = None) -> TOTPDevice:

@@ -21,7 +21,7 @@ from cot.cockpit.dashboard import dashboard_panel, dashboard_panels
 from tenants import grant_scopes, two_factor
 from tenants.access import caller_for
 from tenants.policy import session_is_fully_authenticated
-from tenants.views import auth
+from tenants.views import auth, passkeys
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
 
@@ -87,6 +87,8 @@ class CockpitSite(AdminSite):
             path("login/verify/", auth.verify_step, site, name="login_verify"),
             path("login/enrol/", auth.enrol_step, site, name="login_enrol"),
             path("logout/", self.logout, name="logout"),
+            path("passkeys/", self.admin_view(passkeys.passkeys_page), site, name="passkeys"),
+            path("passkeys/<int:pk>/remove/", self.admin_view(passkeys.remove_passkey), site, name="passkey_remove"),
             path("dashboard/panels/", self.admin_view(self.dashboard_fragment), name="dashboard_panels"),
             path(
                 "dashboard/panels/<slug:key>/", self.admin_view(self.dashboard_panel_fragment), name="dashboard_panel"

@@ -63,7 +63,7 @@ class UserAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     actions = ("reset_two_factor",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).annotate(has_two_factor=two_factor.confirmed_authenticator_exists())
+        return super().get_queryset(request).annotate(has_two_factor=two_factor.second_factor_exists())
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         kwargs["form"] = UserChangeForm if obj is not None else UserAddForm

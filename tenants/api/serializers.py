@@ -44,7 +44,7 @@ class UserSerializer(StrictModelSerializer):
     def get_two_factor_enabled(self, user: User) -> bool:
         # Lists annotate it in one query; single objects fresh from a service ask directly.
         annotated = getattr(user, "has_two_factor", None)
-        return two_factor.has_confirmed_authenticator(user) if annotated is None else bool(annotated)
+        return two_factor.has_second_factor(user) if annotated is None else bool(annotated)
 
     def validate_email(self, value: str) -> str:
         if self.instance is not None and value.lower() != self.instance.email:
@@ -133,7 +133,7 @@ class MeSerializer(serializers.Serializer[Any]):
     token = serializers.SerializerMethodField()
 
     def get_two_factor_enabled(self, user: User) -> bool:
-        return two_factor.has_confirmed_authenticator(user)
+        return two_factor.has_second_factor(user)
 
     @extend_schema_field(_TokenBriefSerializer(allow_null=True))
     def get_token(self, user: User) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ class UserViewSet(ModelViewSet):
     ``DELETE`` deactivates: users are never removed, so the audit trail keeps its actors.
     """
 
-    queryset = User.objects.select_related("role").annotate(has_two_factor=two_factor.confirmed_authenticator_exists())
+    queryset = User.objects.select_related("role").annotate(has_two_factor=two_factor.second_factor_exists())
     serializer_class = UserSerializer
     filterset_fields = ["role", "is_active"]
 

@@ -14,6 +14,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 import audit
 from cot.database.scope import cross_tenant
@@ -153,9 +154,10 @@ def do_set_password(user: User, password: str, *, actor: User | None) -> None:
 
 @transaction.atomic
 def do_reset_2fa(user: User, *, actor: User | None) -> None:
-    """Remove a user's authenticator and backup codes; they enrol again at next login."""
+    """Remove a user's authenticator, backup codes and passkeys; they enrol again at next login."""
     if actor is not None:
         user = access.access_by_id(actor, User, user.pk, Action.CHANGE)
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
+    WebAuthnCredential.objects.filter(user=user).delete()
     audit.record("2fa.reset", tenant=user.tenant_id, target=user, actor=actor)

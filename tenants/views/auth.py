@@ -34,7 +34,7 @@ import audit
 from audit.request_meta import client_ip
 from cot import ratelimit
 from cot.database.scope import cross_tenant
-from tenants import two_factor
+from tenants import passkeys, two_factor
 from tenants.auth_backends import enter_tenant_of
 from tenants.forms import BAD_CODE_MESSAGE, THROTTLED_MESSAGE, OTPCodeForm, PasswordLoginForm
 from tenants.models import User
@@ -82,7 +82,7 @@ def _start_pending(request: HttpRequest, user: User, next_url: str) -> None:
     }
 
 
-def _pending_user(request: HttpRequest) -> User | None:
+def pending_user(request: HttpRequest) -> User | None:
     """The user who passed the password step in this session, unless that expired or changed."""
     pending = request.session.get(PENDING_KEY)
     if not isinstance(pending, dict):
@@ -115,7 +115,7 @@ def _back_to_password_step(request: HttpRequest, site: AdminSite, *, expired: bo
     return redirect(reverse("admin:login", current_app=site.name))
 
 
-def _finish_login(request: HttpRequest, site: AdminSite, user: User, device: Device | None) -> str:
+def finish_login(request: HttpRequest, site: AdminSite, user: User, device: Device | None) -> str:
     """Log the user in (new session key) and bind the verified device; returns where to go next."""
     pending = request.session.pop(PENDING_KEY, {})
     # The backend that accepted the password in step 1, so login() needs no guess.
@@ -130,12 +130,37 @@ def _finish_login(request: HttpRequest, site: AdminSite, user: User, device: Dev
 
 
 def _next_step(request: HttpRequest, site: AdminSite, user: User) -> HttpResponse:
-    """After the password: ask for a code, enrol an authenticator, or log in at once."""
-    if two_factor.has_confirmed_authenticator(user):
-        return redirect(reverse("admin:login_verify", current_app=site.name))
-    if requires_two_factor(user):
+    """After the password: ask for the second factor, enrol one, or log in at once."""
+    if two_factor.has_second_factor(user):
+        step = "admin:login_enrol" if passkey_enrolment_allowed(request, user) else "admin:login_verify"
+        return redirect(reverse(step, current_app=site.name))
+    if requires_two_factor(user) or passkeys.requires_passkey(user):
         return redirect(reverse("admin:login_enrol", current_app=site.name))
-    return HttpResponseRedirect(_finish_login(request, site, user, None))
+    return HttpResponseRedirect(finish_login(request, site, user, None))
+
+
+def codes_accepted(user: User) -> bool:
+    """Whether the login's second step takes an authenticator or backup code from ``user``.
+
+    Where the tenant requires passkeys, a code only proves the factor of someone who has no
+    passkey yet, on their way to enrolling one.
+    """
+    if not two_factor.has_confirmed_authenticator(user):
+        return False
+    return not (passkeys.requires_passkey(user) and passkeys.has_passkey(user))
+
+
+def passkey_enrolment_allowed(request: HttpRequest, user: User) -> bool:
+    """Whether this pending login may add a passkey for ``user`` before it ends.
+
+    Someone who knows only the password may set up a first second factor, never one
+    beside an existing one; a code accepted in this login (``code_verified``) proves the
+    factor where the tenant requires a passkey the user does not have yet.
+    """
+    if not two_factor.has_second_factor(user):
+        return True
+    pending = request.session.get(PENDING_KEY) or {}
+    return bool(pending.get("code_verified")) and passkeys.requires_passkey(user) and not passkeys.has_passkey(user)
 
 
 def _page_context(request: HttpRequest, site: AdminSite, title: str, **extra: Any) -> dict[str, Any]:
@@ -192,18 +217,31 @@ def verify_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
     """Step 2a: the code from the authenticator app, or one backup code."""
     request.current_app = site.name
     started = PENDING_KEY in request.session
-    user = _pending_user(request)
+    user = pending_user(request)
     if user is None:
         return _back_to_password_step(request, site, expired=started)
-    if not two_factor.has_confirmed_authenticator(user):
+    if passkey_enrolment_allowed(request, user) or not two_factor.has_second_factor(user):
         return _next_step(request, site, user)
-    form = OTPCodeForm(data=request.POST if request.method == "POST" else None)
+    accepts_codes = codes_accepted(user)
+    form = OTPCodeForm(data=request.POST if request.method == "POST" and accepts_codes else None)
     if form.is_valid():
         result = two_factor.verify_code(user, form.cleaned_data["otp_token"])
+        if result.device is not None and passkeys.requires_passkey(user) and not passkeys.has_passkey(user):
+            # The code proves the factor; the tenant wants a passkey before the login ends.
+            request.session[PENDING_KEY] = {**request.session[PENDING_KEY], "code_verified": True}
+            return redirect(reverse("admin:login_enrol", current_app=site.name))
         if result.device is not None:
-            return HttpResponseRedirect(_finish_login(request, site, user, result.device))
+            return HttpResponseRedirect(finish_login(request, site, user, result.device))
         _code_refused(user, form, throttled=result.throttled, stage="otp")
-    return render(request, "cockpit/login_verify.html", _page_context(request, site, "Two-factor login", form=form))
+    context = _page_context(
+        request,
+        site,
+        "Two-factor login",
+        form=form if accepts_codes else None,
+        passkey=passkeys.has_passkey(user),
+        next=request.session[PENDING_KEY].get("next", ""),
+    )
+    return render(request, "cockpit/login_verify.html", context)
 
 
 @never_cache
@@ -213,13 +251,17 @@ def enrol_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
     """Step 2b: first login of a user who needs 2FA: set up an authenticator app."""
     request.current_app = site.name
     started = PENDING_KEY in request.session
-    user = _pending_user(request)
+    user = pending_user(request)
     if user is None:
         return _back_to_password_step(request, site, expired=started)
-    if two_factor.has_confirmed_authenticator(user):
-        # Someone who knows only the password must never replace an enrolled authenticator.
+    if not passkey_enrolment_allowed(request, user):
+        # Someone who knows only the password must never replace an enrolled second factor.
         return redirect(reverse("admin:login_verify", current_app=site.name))
     pending = request.session[PENDING_KEY]
+    if passkeys.requires_passkey(user) or pending.get("code_verified"):
+        # A passkey or nothing: no authenticator secret is made for a login that cannot use it.
+        context = _page_context(request, site, "Add a passkey", form=None, passkey_only=True, next=pending["next"])
+        return render(request, "cockpit/login_enrol.html", context)
     device = two_factor.enrolment_device(user, pending.get("enrol_device"))
     if pending.get("enrol_device") != device.pk:
         request.session[PENDING_KEY] = {**pending, "enrol_device": device.pk}
@@ -227,7 +269,7 @@ def enrol_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
     if form.is_valid():
         result, codes = two_factor.confirm_enrolment(user, device, form.cleaned_data["otp_token"])
         if result.device is not None:
-            next_url = _finish_login(request, site, user, result.device)
+            next_url = finish_login(request, site, user, result.device)
             # Shown in this response only; the codes are not kept anywhere readable later.
             context = _page_context(request, site, "Your backup codes", backup_codes=codes, next=next_url)
             return render(request, "cockpit/backup_codes.html", context)
@@ -240,6 +282,7 @@ def enrol_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
         qr_svg=two_factor.qr_svg(device),
         totp_key=two_factor.manual_key(device),
         account=user.email,
+        next=pending["next"],
     )
     return render(request, "cockpit/login_enrol.html", context)
 

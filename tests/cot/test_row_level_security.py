@@ -38,6 +38,9 @@ WITHOUT_TENANT_COLUMN = [
     "otp_totp_totpdevice",
     "otp_static_staticdevice",
     "otp_static_statictoken",
+    "django_otp_webauthn_webauthncredential",
+    "django_otp_webauthn_webauthnuserhandle",
+    "django_otp_webauthn_webauthnattestation",
 ]
 # Everything else without a tenant column holds no tenant's rows of its own (reference
 # data, sessions, lockout counters) or is listed in docs/security.md as not yet covered.

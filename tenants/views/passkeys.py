@@ -1,0 +1,215 @@
+"""Passkey ceremonies and the cockpit's passkey page (``tenants.passkeys`` decides; these ask it).
+
+django-otp-webauthn's views run the WebAuthn ceremonies; these subclasses decide whose
+passkey a ceremony is for:
+
+- logging in with a passkey: the user of this session's *pending login*
+  (``tenants.views.auth``), whose password was accepted; nobody else, never without it;
+- adding a passkey: the user of a fully authenticated cockpit session, or the pending
+  login's user where that login may set up a second factor
+  (``auth.passkey_enrolment_allowed``), which then ends logged in with the new passkey.
+
+Every refusal is a JSON error; a passkey that is another user's gets the same answer as
+one that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin import AdminSite
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
+from django.views.i18n import JavaScriptCatalog
+from django_otp_webauthn import exceptions
+from django_otp_webauthn.utils import rewrite_exceptions
+from django_otp_webauthn.views import (
+    BeginCredentialAuthenticationView,
+    BeginCredentialRegistrationView,
+    CompleteCredentialAuthenticationView,
+    CompleteCredentialRegistrationView,
+)
+
+import audit
+from tenants import passkeys
+from tenants.models import User
+from tenants.policy import session_is_fully_authenticated
+from tenants.views import auth
+
+LOGIN_EXPIRED = "Your login has expired. Please enter your e-mail and password again."
+
+
+class _Ceremony:
+    """What the cockpit's ceremonies share: the site, and JSON answers for every refusal."""
+
+    site: AdminSite | None = None
+    request: HttpRequest
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if isinstance(exc, exceptions.CredentialUserMismatch):
+            # Whether a passkey exists for someone else is none of the caller's business.
+            exc = exceptions.CredentialNotFound()
+        elif isinstance(exc, (ValueError, TypeError, KeyError, AttributeError)):
+            # JSON of the wrong shape (a list, a number where an object belongs) that the
+            # library hands on unchecked: the client's mistake, a 400 like malformed JSON.
+            exc = exceptions.MalformedRequest()
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+    def _parse_request_data(self, request: HttpRequest) -> Any:
+        data = super()._parse_request_data(request)  # type: ignore[misc]
+        if not isinstance(data, dict) and not hasattr(data, "getlist"):
+            raise exceptions.MalformedRequest()
+        return data
+
+    def _site(self) -> AdminSite:
+        assert self.site is not None, "the ceremony views are built by ceremony_urls(site)"
+        return self.site
+
+
+def _login_user(request: HttpRequest) -> User | None:
+    """The pending login's user, if they have a passkey to log in with."""
+    user = auth.pending_user(request)
+    return user if user is not None and passkeys.has_passkey(user) else None
+
+
+def _enrolling_user(request: HttpRequest) -> User | None:
+    """Whose passkey a registration ceremony adds, or None: see the module docstring."""
+    if session_is_fully_authenticated(request):
+        return request.user  # type: ignore[return-value]
+    # A session still logged in but no longer enough (the tenant now requires passkeys)
+    # counts for nothing here: only its pending login may add one.
+    user = auth.pending_user(request)
+    return user if user is not None and auth.passkey_enrolment_allowed(request, user) else None
+
+
+@method_decorator(login_not_required, name="dispatch")
+class LoginBegin(_Ceremony, BeginCredentialAuthenticationView):
+    """Options for logging in with one of the pending login's user's passkeys."""
+
+    def get_user(self) -> User | None:
+        return _login_user(self.request)
+
+    def check_can_authenticate(self) -> None:
+        if self.get_user() is None:
+            raise exceptions.NotAuthenticated(detail=LOGIN_EXPIRED)
+
+
+@method_decorator(login_not_required, name="dispatch")
+class LoginComplete(_Ceremony, CompleteCredentialAuthenticationView):
+    """Check the passkey's answer; on success log the pending user in, verified by it."""
+
+    def get_user(self) -> User | None:
+        return _login_user(self.request)
+
+    def check_can_authenticate(self) -> None:
+        if self.get_user() is None:
+            raise exceptions.NotAuthenticated(detail=LOGIN_EXPIRED)
+
+    def complete_auth(self, device: Any) -> None:
+        user = self.get_user()
+        assert user is not None and device.user_id == user.pk
+        self._next_url = auth.finish_login(self.request, self._site(), user, device)
+
+    def get_success_url(self) -> str:
+        return self._next_url
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        user = auth.pending_user(self.request) if not isinstance(exc, exceptions.NotAuthenticated) else None
+        if user is not None:
+            audit.record(
+                "auth.login_failed",
+                tenant=user.tenant_id,
+                target=user,
+                data={"stage": "passkey"},
+                actor_kind="anonymous",
+                actor_label=user.email,
+            )
+        return super().handle_exception(exc)
+
+
+@method_decorator(login_not_required, name="dispatch")
+class RegistrationBegin(_Ceremony, BeginCredentialRegistrationView):
+    """Options for adding a passkey (see ``_enrolling_user`` for whose)."""
+
+    def get_user(self) -> User | None:
+        return _enrolling_user(self.request)
+
+    def _check_user_verified(self, user: Any) -> None:
+        # django-otp-webauthn's own check asks request.user, who is anonymous during a
+        # pending login; _enrolling_user has already demanded a verified session or a
+        # pending login that may add a factor, which is stricter.
+        return None
+
+
+@method_decorator(login_not_required, name="dispatch")
+class RegistrationComplete(_Ceremony, CompleteCredentialRegistrationView):
+    """Store the new passkey and audit it; a pending login then ends, verified by it."""
+
+    def get_user(self) -> User | None:
+        return _enrolling_user(self.request)
+
+    def _check_user_verified(self, user: Any) -> None:
+        return None
+
+    def post(self, *args: Any, **kwargs: Any) -> JsonResponse:
+        user = self.get_user()
+        assert user is not None  # initial() refused the ceremony otherwise
+        state = self.get_state()
+        with transaction.atomic(), rewrite_exceptions(logger=None):
+            credential = self.get_helper().register_complete(user=user, state=state, data=self.request.data)  # type: ignore[attr-defined]
+            passkeys.record_passkey_added(user, credential)
+        if session_is_fully_authenticated(self.request):
+            next_url = reverse("admin:passkeys", current_app=self._site().name)
+        else:
+            next_url = auth.finish_login(self.request, self._site(), user, credential)
+        return JsonResponse({"id": credential.pk, "redirect_url": next_url})
+
+
+def ceremony_urls(site: AdminSite) -> list[URLPattern]:
+    """The ceremonies' URLs, for ``include(..., namespace "otp_webauthn")`` (the library's scripts reverse them)."""
+    catalog = login_not_required(JavaScriptCatalog.as_view(packages=["django_otp_webauthn"]))
+    return [
+        path("registration/begin/", RegistrationBegin.as_view(site=site), name="credential-registration-begin"),
+        path(
+            "registration/complete/", RegistrationComplete.as_view(site=site), name="credential-registration-complete"
+        ),
+        path("authentication/begin/", LoginBegin.as_view(site=site), name="credential-authentication-begin"),
+        path("authentication/complete/", LoginComplete.as_view(site=site), name="credential-authentication-complete"),
+        path("jsi18n/", catalog, name="js-i18n-catalog"),
+    ]
+
+
+# --- the cockpit page ----------------------------------------------------------------------
+
+
+def passkeys_page(request: HttpRequest, site: AdminSite) -> TemplateResponse:
+    """``/cockpit/passkeys/``: the caller's own passkeys, a button to add one, and removal."""
+    user: User = request.user  # type: ignore[assignment]
+    context = {
+        **site.each_context(request),
+        "title": "Your passkeys",
+        "subtitle": None,
+        "passkeys": passkeys.passkeys_of(user),
+        "required": passkeys.requires_passkey(user),
+    }
+    return TemplateResponse(request, "cockpit/passkeys.html", context)
+
+
+@require_POST
+def remove_passkey(request: HttpRequest, site: AdminSite, pk: int) -> HttpResponse:
+    """Remove one of the caller's passkeys (POST from the passkey page)."""
+    try:
+        passkeys.do_remove_passkey(request.user, pk)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "The passkey was removed.")
+    return redirect(reverse("admin:passkeys", current_app=site.name))
