@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Q, QuerySet
 
 from devices.models import Device, DeviceGroup, DeviceGroupRolePermission, DeviceGroupUserPermission
@@ -88,11 +89,21 @@ operation_rule = in_granted_groups("device__group_id")
 
 
 def payload_purge_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
-    """Administrators see every purge job of the tenant, others those they started; the job alone writes."""
+    """Administrators see every purge job of the tenant, others those they started; the job alone writes.
+
+    A support grant limited to device groups sees the jobs whose every device is in those
+    groups: a job's device ids are its devices' identities.
+    """
     if action != Action.VIEW:
         return qs.none()
     qs = pinned(qs, caller)
-    return qs if caller.acts_as_admin else qs.filter(created_by=caller.user.pk)
+    if not caller.acts_as_admin:
+        return qs.filter(created_by=caller.user.pk)
+    limit = caller.device_group_limit
+    if limit is None:
+        return qs
+    in_limit = Device.objects.filter(tenant=caller.tenant.pk, group__in=limit).order_by().values("pk")
+    return qs.filter(device_ids__contained_by=ArraySubquery(in_limit))
 
 
 def payload_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:

@@ -2,7 +2,8 @@
 
 from django.dispatch import Signal
 
-#: A device raised a new alarm (a repeat of an open alarm of the same type only counts it up
-#: and is not sent). Sent once the alarm is committed, with ``tenant_id``, ``device_id``,
-#: ``alarm_id``, ``type``, ``severity``, ``text`` and ``time``.
+#: A device raised a new alarm, or raised the severity of an open one (a repeat of an open
+#: alarm at the same or a lower severity only counts it up and is not sent). Sent once the
+#: alarm is committed, with ``tenant_id``, ``device_id``, ``alarm_id``, ``type``,
+#: ``severity``, ``text``, ``time`` and, for an escalation, ``escalated_from``.
 alarm_raised = Signal()

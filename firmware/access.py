@@ -14,7 +14,9 @@ device groups, every one of which grants the user ``change``. A rollout that nam
 group (the whole fleet, types or versions only) stays the administrators'. Support
 engineers never change one (also not under a write grant), Business users never write.
 Waves, targets and counters are written by the services and the engine only, after the
-check on their rollout.
+check on their rollout. Under a support grant limited to device groups, the engineer sees
+the rollouts of those groups only (``within_group_limit``), and their targets, waves and
+counters.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ from tenants.access import Caller, administrators, pinned, register, tenant_read
 from tenants.models import Action, Role
 
 
+def within_group_limit(qs: QuerySet[Any], caller: Caller, groups_field: str = "target_groups") -> QuerySet[Any]:
+    """Under a support grant limited to device groups, the rollouts (or their parts) of those groups only.
+
+    A rollout is within the limit when it names device groups, all of them in the limit: one
+    that names none (the whole fleet, types or versions) or another group would show the
+    engineer counts and progress of devices outside the grant.
+    """
+    limit = caller.device_group_limit
+    if limit is None:
+        return qs
+    return qs.filter(**{f"{groups_field}__len__gt": 0, f"{groups_field}__contained_by": list(limit)})
+
+
 def rollout_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
     """Every member reads; administrators change; Standard users those whose every group they may change, by policy.
 
@@ -39,7 +54,7 @@ def rollout_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any
     is non-empty and contained in the groups granting them ``change``. Deny by default:
     any other role, action or missing policy row matches nothing.
     """
-    qs = pinned(qs, caller)
+    qs = within_group_limit(pinned(qs, caller), caller)
     if action == Action.VIEW or caller.acts_as_admin:
         return qs
     if action != Action.CHANGE or caller.role.kind != Role.Kind.STANDARD or Action.CHANGE not in caller.rights:
@@ -57,6 +72,11 @@ def rollout_target_rule(qs: QuerySet[Any], caller: Caller, action: str) -> Query
     qs = tenant_readable(qs, caller, action)
     limit = caller.device_group_limit
     return qs if limit is None else qs.filter(device__group__in=limit)
+
+
+def rollout_part_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
+    """Waves and counters: every member reads them; a limited support grant those of its groups' rollouts."""
+    return within_group_limit(tenant_readable(qs, caller, action), caller, "rollout__target_groups")
 
 
 def rollout_creators(caller: Caller) -> bool:
@@ -79,5 +99,5 @@ def register_rules() -> None:
     register("firmware.Rollout", rollout_rule, add=rollout_creators, support_never_writes=True)
     # Written by the services and the engine after the check on their rollout.
     for label in ("firmware.RolloutWave", "firmware.RolloutCounter"):
-        register(label, tenant_readable, add=administrators, support_never_writes=True)
+        register(label, rollout_part_rule, add=administrators, support_never_writes=True)
     register("firmware.RolloutTarget", rollout_target_rule, add=administrators, support_never_writes=True)

@@ -7,7 +7,7 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self) -> None:
-        from notifications import receivers  # noqa: F401  (connects to the alarm and audit signals)
+        from notifications import checks, receivers  # noqa: F401  (registers the checks; connects to the signals)
         from notifications.access import register_rules
         from notifications.api.routes import register_routes
 

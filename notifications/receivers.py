@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 @receiver(alarm_raised, dispatch_uid="notifications.alarm")
 def _on_alarm(sender: Any, **alarm: Any) -> None:
     try:
-        deliveries.notify_alarm(**{name: alarm[name] for name in deliveries.ALARM_FIELDS})
+        deliveries.notify_alarm(
+            **{name: alarm[name] for name in deliveries.ALARM_FIELDS}, escalated_from=alarm.get("escalated_from")
+        )
     except Exception:
         log.exception("Notifications for alarm %s failed", alarm.get("alarm_id"))
 

@@ -27,9 +27,13 @@ from django_otp_webauthn.helpers import WebAuthnHelper
 from django_otp_webauthn.models import WebAuthnCredential
 
 import audit
+from tenants import policy, two_factor
 from tenants.models import User
 
 LAST_PASSKEY_MESSAGE = "Your organisation requires a passkey to log in: add another one before removing this one."
+LAST_FACTOR_MESSAGE = (
+    "You need a second factor to log in: add another passkey or an authenticator app before removing this one."
+)
 NOT_FOUND_MESSAGE = "No such passkey."
 
 
@@ -96,7 +100,7 @@ def record_passkey_added(user: User, credential: WebAuthnCredential) -> None:
 
 
 def do_remove_passkey(user: User, passkey_id: int) -> None:
-    """Remove one of ``user``'s own passkeys; never the last one where the tenant requires them.
+    """Remove one of ``user``'s own passkeys; never their last second factor where one is required.
 
     Another user's passkey and a missing one get the same 404.
     """
@@ -106,8 +110,11 @@ def do_remove_passkey(user: User, passkey_id: int) -> None:
         credential = next((c for c in owned if c.pk == passkey_id), None)
         if credential is None:
             raise Http404(NOT_FOUND_MESSAGE)
-        if requires_passkey(user) and len(owned) == 1:
+        if len(owned) == 1 and requires_passkey(user):
             raise ValidationError(LAST_PASSKEY_MESSAGE)
+        if len(owned) == 1 and policy.requires_two_factor(user) and not two_factor.has_confirmed_authenticator(user):
+            # Without it the account would be back to "no factor", which the password alone re-enrols.
+            raise ValidationError(LAST_FACTOR_MESSAGE)
         credential.delete()
         audit.record(
             "2fa.passkey_removed",

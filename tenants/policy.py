@@ -24,5 +24,25 @@ def session_is_fully_authenticated(request: Any) -> bool:
     if user is None or not user.is_authenticated:
         return False
     if passkeys.requires_passkey(user):
-        return bool(user.is_verified()) and passkeys.is_passkey(getattr(user, "otp_device", None))
+        return verified_by_passkey(request)
     return not requires_two_factor(user) or bool(user.is_verified())
+
+
+def verified_by_passkey(request: Any) -> bool:
+    """Whether the session's second factor was a passkey (a tenant that requires them asks this)."""
+    user = request.user
+    return bool(user.is_verified()) and passkeys.is_passkey(getattr(user, "otp_device", None))
+
+
+PASSKEY_REQUIRED_FOR_SUPPORT = (
+    "This customer requires passkeys: log in with a passkey (Passkeys, top right) to use the support grant."
+)
+
+
+def meets_support_tenant_policy(request: Any, tenant: Any) -> bool:
+    """Whether a support engineer's session satisfies the customer tenant's factor policy.
+
+    The engineer's own tenant decides their login; a customer that requires passkeys
+    requires them of whoever enters its tenant, engineers included.
+    """
+    return not tenant.require_passkeys or verified_by_passkey(request)

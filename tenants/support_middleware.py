@@ -1,16 +1,36 @@
 """Puts a support engineer's session inside the granted tenant, and audits every request there."""
 
+import hashlib
 from collections.abc import Callable
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 import audit
 from cot.database.scope import cross_tenant, enter_tenant
 from tenants.access import enter_support_grant
 from tenants.models import Role, SupportGrant
+from tenants.policy import PASSKEY_REQUIRED_FOR_SUPPORT, meets_support_tenant_policy
 
 SUPPORT_GRANT_SESSION_KEY = "cot_support_grant"
+# A live page's own refresh of what was recorded this recently is not recorded again.
+REPEATED_POLL_SECONDS = 600
+
+
+def repeated_poll(request: HttpRequest, grant: SupportGrant) -> bool:
+    """Whether this is a live page's refresh (htmx GET) of a path and query recorded in the last ten minutes.
+
+    An open dashboard or device page asks every 30 seconds; one entry per ten minutes
+    tells the customer the page stayed open without burying the rest of the trail. The
+    first request of each path and query in the session is always recorded, so whatever
+    the engineer read is named in the trail (a forged header only skips a repeat of it).
+    """
+    if request.method != "GET" or not request.headers.get("HX-Request"):
+        return False
+    seen = f"{grant.pk}|{request.session.session_key}|{request.path}|{request.META.get('QUERY_STRING', '')}"
+    key = "cot:support-poll:" + hashlib.sha256(seen.encode()).hexdigest()
+    return not cache.add(key, 1, REPEATED_POLL_SECONDS)
 
 
 class SupportGrantMiddleware:
@@ -23,7 +43,7 @@ class SupportGrantMiddleware:
         grant = self._grant_for(request)
         request.support_grant = grant  # type: ignore[attr-defined]
         response = self.get_response(request)
-        if grant is not None:
+        if grant is not None and not repeated_poll(request, grant):
             # "Everything they do is audited": one entry per request under the grant, with
             # its query string, so the customer sees what was searched, filtered and exported.
             audit.record(
@@ -50,6 +70,10 @@ class SupportGrantMiddleware:
         if grant is None or role is None or role.kind != Role.Kind.SUPPORT or not grant.usable_by(user):
             del request.session[SUPPORT_GRANT_SESSION_KEY]
             messages.warning(request, "Your support access has ended (expired or revoked by the customer).")
+            return None
+        if not meets_support_tenant_policy(request, grant.tenant):
+            del request.session[SUPPORT_GRANT_SESSION_KEY]
+            messages.warning(request, PASSKEY_REQUIRED_FOR_SUPPORT)
             return None
         enter_support_grant(user, grant)  # type: ignore[arg-type]
         enter_tenant(grant.tenant_id)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from typing import Any
 
 from django.test import Client
+from django_otp_webauthn.models import WebAuthnCredential
 from rest_framework.test import APIClient
 
 from devices.models import DeviceGroup
@@ -63,6 +65,30 @@ def verified_client(user: User) -> Client:
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def stored_passkey(user: User) -> WebAuthnCredential:
+    """A passkey row as registration leaves it (its key is never used: no signature is checked here)."""
+    return WebAuthnCredential.objects.create(
+        user=user,
+        name="Security key",
+        credential_id=secrets.token_bytes(32),
+        public_key=secrets.token_bytes(77),
+        confirmed=True,
+    )
+
+
+def passkey_client(user: User) -> Client:
+    """A cockpit session verified by a passkey, as after logging in with one."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    credential = WebAuthnCredential.objects.filter(user=user).first() or stored_passkey(user)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = credential.persistent_id
     session.save()
     return client
 

@@ -76,3 +76,20 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField[Any]):
 
     def get_queryset(self) -> Any:
         return self.related_model.objects.restrict(self.context["request"].user, Action.VIEW)
+
+
+class VisibleRelatedField(ScopedRelatedField):
+    """A ``ScopedRelatedField`` that also *shows* only rows the caller can see: others read as null.
+
+    For references that may lead out of the caller's reach (a device group's parent, whose
+    rights are not inherited): the id of a row one may not see is not to be learnt from
+    another. The visible ids are read once per request and model (a few hundred groups).
+    """
+
+    def to_representation(self, value: Any) -> Any:
+        request = self.context["request"]
+        memo = request.__dict__.setdefault("_cot_visible_ids", {})
+        label = self.related_model._meta.label
+        if label not in memo:
+            memo[label] = frozenset(self.get_queryset().values_list("pk", flat=True))
+        return value.pk if value.pk in memo[label] else None

@@ -54,7 +54,7 @@ class OperationForm(forms.Form):
             return {}
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValidationError("Parameters are not valid JSON.") from None
         if not isinstance(value, dict):
             raise ValidationError('Parameters are a JSON object, for example {"delay": 5}.')

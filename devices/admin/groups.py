@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import NestedObjects, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router
+from django.db.models import Case, F, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -66,17 +67,28 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     """
 
     form = DeviceGroupForm
-    list_display = ("name", "parent", "description")
-    list_select_related = ("parent",)
+    list_display = ("name", "parent_shown", "description")
     search_fields = ("name",)
 
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # A parent outside the caller's reach (rights are not inherited) is not named to them.
+        visible = DeviceGroup.objects.restrict(request.user, Action.VIEW).order_by().values("pk")
+        shown = Case(When(parent__in=visible, then=F("parent__name")), default=Value(""))
+        return super().get_queryset(request).annotate(shown_parent=shown)
+
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        parent = "parent" if obj is None or self.has_change_permission(request, obj) else "parent_shown"
         if obj is not None and access.manages_rights(request.user):
-            return ("name", "parent", "description", "rights_link")
-        return ("name", "parent", "description")
+            return ("name", parent, "description", "rights_link")
+        return ("name", parent, "description")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ("rights_link",) if obj is not None else ()
+        return ("rights_link", "parent_shown") if obj is not None else ()
+
+    @admin.display(description="parent", ordering="shown_parent")
+    def parent_shown(self, obj: DeviceGroup) -> str:
+        """The parent's name where the caller can see it."""
+        return str(getattr(obj, "shown_parent", "") or "-")
 
     @admin.display(description="rights")
     def rights_link(self, obj: DeviceGroup) -> str:

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cot.api.serializers import ScopedRelatedField, StrictModelSerializer, StrictSerializer
+from cot.api.serializers import ScopedRelatedField, StrictModelSerializer, StrictSerializer, VisibleRelatedField
 from devices import services
 from devices.models import Alarm, Device, DeviceGroup, DeviceRegistration, DeviceType, Event, Measurement, Operation
 from devices.selectors import is_online
@@ -17,7 +17,7 @@ class DeviceGroupSerializer(StrictModelSerializer):
     """A device group; ``parent`` places it in the tree (rights are not inherited)."""
 
     # DRF moves declared fields off the class; only the stubs see a clash with Serializer.parent.
-    parent = ScopedRelatedField(DeviceGroup, required=False, allow_null=True)  # type: ignore[assignment]
+    parent = VisibleRelatedField(DeviceGroup, required=False, allow_null=True)  # type: ignore[assignment]
 
     class Meta:
         model = DeviceGroup

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from cot.db_routers import TELEMETRY_ALIAS
 from cot.prepared import execute_prepared
-from devices.models import Device, Event
+from devices.models import Alarm, Device, Event
 from devices.signals import alarm_raised
 
 _INSERT_ONE = (
@@ -72,6 +72,9 @@ def store_events(device: Device, rows: list[tuple[Any, ...]]) -> int:
 
 
 _UPSERT_ALARM = """
+WITH previous AS (
+    SELECT severity FROM devices_alarm WHERE device_id = %s AND type = %s AND NOT (status = 'CLEARED')
+)
 INSERT INTO devices_alarm
     (tenant_id, device_id, type, severity, status, text, count, first_time, last_time, updated_at)
 VALUES (%s, %s, %s, %s, 'ACTIVE', %s, 1, %s, %s, %s)
@@ -81,21 +84,32 @@ DO UPDATE SET count = devices_alarm.count + 1,
               severity = EXCLUDED.severity,
               text = EXCLUDED.text,
               updated_at = EXCLUDED.updated_at
-RETURNING id, count
+RETURNING id, count, (SELECT severity FROM previous)
 """
+# Most urgent first: a repeat that climbs this list is announced again.
+_URGENCY = {severity: rank for rank, severity in enumerate(reversed(Alarm.Severity.values))}
 
 
 def store_alarms(device: Device, rows: list[tuple[Any, ...]]) -> list[dict[str, int]]:
-    """Raise alarms; a repeat of an open alarm of the same type counts it up instead."""
+    """Raise alarms; a repeat of an open alarm of the same type counts it up instead.
+
+    New alarms are announced (``alarm_raised``), and so is a repeat that raises the open
+    alarm's severity (``escalated_from`` names the one before): a MINOR alarm turning
+    CRITICAL is news; the same severity again is not.
+    """
     now = timezone.now()
     results = []
     with transaction.atomic(using=TELEMETRY_ALIAS), connections[TELEMETRY_ALIAS].cursor() as cursor:
         for time, kind, severity, text in rows:
-            cursor.execute(_UPSERT_ALARM, [device.tenant_id, device.pk, kind, severity, text, time, time, now])
-            alarm_id, count = cursor.fetchone()
+            params = [device.pk, kind, device.tenant_id, device.pk, kind, severity, text, time, time, now]
+            cursor.execute(_UPSERT_ALARM, params)
+            alarm_id, count, previous = cursor.fetchone()
             results.append({"id": alarm_id, "count": count})
-            if count == 1:  # new, not a repeat of an open alarm
+            escalated = count > 1 and _URGENCY.get(severity, 0) > _URGENCY.get(previous, 0)
+            if count == 1 or escalated:
                 raised = {"alarm_id": alarm_id, "type": kind, "severity": severity, "text": text, "time": time}
+                if escalated:
+                    raised["escalated_from"] = previous
                 transaction.on_commit(partial(_announce, device, raised), using=TELEMETRY_ALIAS)
     return results
 

@@ -9,10 +9,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cot.api.parsers import StrictJSONParser
 from cot.api.views import CotAPIView, ModelViewSet, ReadCreateViewSet
 from cot.body_limits import accepts_uploads
 from firmware import counters, selectors, services, uploads
@@ -81,7 +82,7 @@ class FirmwareImageViewSet(ModelViewSet):
 
     def get_parsers(self) -> list[Any]:
         # Only the upload takes form data; everything else is JSON like the rest of the API.
-        return [MultiPartParser()] if self._action_name() == "create" else [JSONParser()]
+        return [MultiPartParser()] if self._action_name() == "create" else [StrictJSONParser()]
 
     @extend_schema(
         request={"multipart/form-data": FirmwareUploadSerializer},

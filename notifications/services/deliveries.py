@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -27,7 +27,8 @@ from cot.database.scope import cross_tenant, tenant_scope
 from devices.models import Device
 from notifications import signing, webhooks
 from notifications.models import EVENT_OF_AUDIT, Delivery, NotificationRule
-from tenants.models import User
+from tenants.access import caller_for
+from tenants.models import Action, User
 
 ALARM_FIELDS = ("tenant_id", "device_id", "alarm_id", "type", "severity", "text", "time")
 RETRY_BASE_SECONDS = 30
@@ -35,9 +36,21 @@ USER_AGENT = "cot-webhooks/1"
 
 
 def notify_alarm(
-    *, tenant_id: int, device_id: int, alarm_id: int, type: str, severity: str, text: str, time: datetime
+    *,
+    tenant_id: int,
+    device_id: int,
+    alarm_id: int,
+    type: str,
+    severity: str,
+    text: str,
+    time: datetime,
+    escalated_from: str | None = None,
 ) -> list[int]:
-    """Deliveries of a new alarm to the rules that ask for its severity, type and device group."""
+    """Deliveries of a new alarm to the rules that ask for its severity, type and device group.
+
+    An open alarm whose severity rose (``escalated_from``) is news to the rules that ask for
+    its new severity: keyed by alarm and severity, each rule hears of each level once.
+    """
     with tenant_scope(tenant_id):
         device = Device.objects.filter(pk=device_id).values("external_id", "name", "group_id").first()
         if device is None:
@@ -47,12 +60,16 @@ def notify_alarm(
             groups |= Q(device_groups__contains=[device["group_id"]])
         rules = NotificationRule.objects.filter(tenant=tenant_id, enabled=True, severities__contains=[severity])
         rules = rules.filter(Q(alarm_types=[]) | Q(alarm_types__contains=[type])).filter(groups)
+        alarm = {"id": alarm_id, "type": type, "severity": severity, "text": text, "time": _iso(time)}
+        if escalated_from:
+            alarm["escalated_from"] = escalated_from
         payload = {
             "event": "alarm",
-            "alarm": {"id": alarm_id, "type": type, "severity": severity, "text": text, "time": _iso(time)},
+            "alarm": alarm,
             "device": {"id": device_id, "external_id": device["external_id"], "name": device["name"]},
         }
-        return _enqueue(tenant_id, rules, f"alarm:{alarm_id}", "alarm", payload)
+        key = f"alarm:{alarm_id}:{severity}" if escalated_from else f"alarm:{alarm_id}"
+        return _enqueue(tenant_id, rules, key, "alarm", payload)
 
 
 def notify_event(entry: Any) -> list[int]:
@@ -178,21 +195,49 @@ def _post(delivery: Delivery) -> int:
     return webhooks.post(delivery.rule.webhook_url, body, headers, settings.COT_WEBHOOK_TIMEOUT_SECONDS)
 
 
-def _mail(delivery: Delivery) -> bool:
+def mail_recipients(delivery: Delivery) -> list[str]:
+    """The addresses of the rule's recipients who may read what the delivery tells.
+
+    An alarm goes to those who may see its device (a Standard user named by their role
+    hears of their groups' devices only); an event, which comes from the audit trail, to
+    the tenant's administrators only, who alone read that trail. Decided when sending,
+    so a right withdrawn after the rule was made is respected.
+    """
     rule = delivery.rule
-    recipients = list(
+    candidates = (
         User.objects.filter(tenant=delivery.tenant_id, is_active=True)
         .filter(Q(pk__in=rule.recipient_users) | Q(role__kind__in=rule.recipient_roles))
-        .values_list("email", flat=True)
+        .select_related("tenant", "role")
         .distinct()
+        .order_by("email")
     )
+    device_id = (delivery.payload.get("device") or {}).get("id") if delivery.event == "alarm" else None
+    allowed = []
+    # One check per recipient: a rule names a handful of people, never thousands.
+    for user in candidates:
+        caller = caller_for(user)
+        if caller is None:
+            continue
+        if device_id is None:
+            if caller.is_admin:
+                allowed.append(user.email)
+        elif Device.objects.restrict(user, Action.VIEW).filter(pk=device_id).exists():
+            allowed.append(user.email)
+    return allowed
+
+
+def _mail(delivery: Delivery) -> bool:
+    recipients = mail_recipients(delivery)
     if not recipients:
-        delivery.error = "No active recipient."
+        delivery.error = "No active recipient may read this notification."
         return False
     payload = delivery.payload
-    subject = f"[cot] {rule.name}: {payload.get('event')}"
+    subject = f"[cot] {delivery.rule.name}: {payload.get('event')}"
     body = json.dumps(payload, indent=2, sort_keys=True)
-    send_mail(subject, body, None, recipients)
+    # One message each: recipients do not learn who else is told.
+    messages = [EmailMessage(subject, body, None, [address]) for address in recipients]
+    with get_connection() as connection:
+        connection.send_messages(messages)
     return True
 
 

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from cot.text import text_problem
 from cot.updates import save_changes
 from notifications import signing, webhooks
 from notifications.models import EVENTS, SEVERITIES, NotificationRule
@@ -42,7 +43,7 @@ def _distinct(values: Iterable[Any], field: str, allowed: Iterable[Any] | None =
 
 def _cleaned(actor: User, values: Mapping[str, Any], channel: str) -> dict[str, Any]:
     """The rule's fields, checked as a whole: what it listens to, and where it sends."""
-    cleaned = {
+    cleaned: dict[str, Any] = {
         "name": str(values.get("name", "")).strip(),
         "enabled": bool(values.get("enabled", True)),
         "severities": _distinct(values.get("severities", ()), "severities", SEVERITIES),
@@ -57,6 +58,11 @@ def _cleaned(actor: User, values: Mapping[str, Any], channel: str) -> dict[str, 
     }
     if not cleaned["name"]:
         raise ValidationError({"name": "Name the rule."})
+    for kind in cleaned["alarm_types"]:
+        # Alarm types end up in mail subjects and chat messages: the same text rule as names.
+        problem = text_problem(kind) or ("Alarm types are at most 64 characters." if len(kind) > 64 else None)
+        if problem is not None or not kind:
+            raise ValidationError({"alarm_types": problem or "An alarm type cannot be empty."})
     if not cleaned["severities"] and not cleaned["events"]:
         raise ValidationError({"severities": "Choose alarm severities or events to notify about (or both)."})
     if channel == NotificationRule.Channel.WEBHOOK:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_otp
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -39,12 +40,27 @@ from django_otp_webauthn.views import (
 )
 
 import audit
-from tenants import passkeys
+from tenants import passkeys, two_factor
 from tenants.models import User
 from tenants.policy import session_is_fully_authenticated
 from tenants.views import auth
 
 LOGIN_EXPIRED = "Your login has expired. Please enter your e-mail and password again."
+PASSKEY_EXISTS = "This passkey cannot be added. Use another authenticator."
+REFUSED_PASSKEY = (
+    exceptions.CredentialNotFound,
+    exceptions.CredentialUserMismatch,
+    exceptions.CredentialDisabled,
+    exceptions.UnprocessableEntity,
+)
+
+
+class PasskeyExists(exceptions.OTPWebAuthnApiError):
+    """A credential id already stored, whoever's it is (the answer never says whose)."""
+
+    status_code = 409
+    default_code = "passkey_exists"
+    default_detail = PASSKEY_EXISTS
 
 
 class _Ceremony:
@@ -57,9 +73,10 @@ class _Ceremony:
         if isinstance(exc, exceptions.CredentialUserMismatch):
             # Whether a passkey exists for someone else is none of the caller's business.
             exc = exceptions.CredentialNotFound()
-        elif isinstance(exc, (ValueError, TypeError, KeyError, AttributeError)):
-            # JSON of the wrong shape (a list, a number where an object belongs) that the
-            # library hands on unchecked: the client's mistake, a 400 like malformed JSON.
+        elif isinstance(exc, (ValueError, TypeError, KeyError, AttributeError, RecursionError)):
+            # JSON of the wrong shape (a list, a number where an object belongs, nesting
+            # deeper than Python parses) that the library hands on unchecked: the client's
+            # mistake, a 400 like malformed JSON.
             exc = exceptions.MalformedRequest()
         return super().handle_exception(exc)  # type: ignore[misc]
 
@@ -80,10 +97,23 @@ def _login_user(request: HttpRequest) -> User | None:
     return user if user is not None and passkeys.has_passkey(user) else None
 
 
+def own_passkeys_allowed(request: HttpRequest) -> bool:
+    """Whether this logged-in session may list, add and remove its user's passkeys.
+
+    A session that passed only the password (a user to whom the tenant does not require a
+    second factor) may set up a first factor, never touch one beside an existing one; and
+    a support engineer inside a customer's tenant manages their own passkeys outside it.
+    """
+    if getattr(request, "support_grant", None) is not None or not session_is_fully_authenticated(request):
+        return False
+    user: User = request.user  # type: ignore[assignment]
+    return bool(user.is_verified()) or not two_factor.has_second_factor(user)  # type: ignore[attr-defined]
+
+
 def _enrolling_user(request: HttpRequest) -> User | None:
     """Whose passkey a registration ceremony adds, or None: see the module docstring."""
     if session_is_fully_authenticated(request):
-        return request.user  # type: ignore[return-value]
+        return request.user if own_passkeys_allowed(request) else None  # type: ignore[return-value]
     # A session still logged in but no longer enough (the tenant now requires passkeys)
     # counts for nothing here: only its pending login may add one.
     user = auth.pending_user(request)
@@ -115,14 +145,18 @@ class LoginComplete(_Ceremony, CompleteCredentialAuthenticationView):
 
     def complete_auth(self, device: Any) -> None:
         user = self.get_user()
-        assert user is not None and device.user_id == user.pk
+        if user is None or device.user_id != user.pk:  # the pending login ended meanwhile
+            raise exceptions.NotAuthenticated(detail=LOGIN_EXPIRED)
         self._next_url = auth.finish_login(self.request, self._site(), user, device)
 
     def get_success_url(self) -> str:
         return self._next_url
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
-        user = auth.pending_user(self.request) if not isinstance(exc, exceptions.NotAuthenticated) else None
+        # A passkey presented and refused is a failed login; a stale or malformed request is not
+        # (auditing those would let a password holder grow the trail at will).
+        refused = isinstance(exc, REFUSED_PASSKEY)
+        user = auth.pending_user(self.request) if refused else None
         if user is not None:
             audit.record(
                 "auth.login_failed",
@@ -161,15 +195,27 @@ class RegistrationComplete(_Ceremony, CompleteCredentialRegistrationView):
 
     def post(self, *args: Any, **kwargs: Any) -> JsonResponse:
         user = self.get_user()
-        assert user is not None  # initial() refused the ceremony otherwise
+        if user is None:  # the pending login ended since initial() asked
+            raise exceptions.NotAuthenticated(detail=LOGIN_EXPIRED)
+        logged_in = session_is_fully_authenticated(self.request)
         state = self.get_state()
-        with transaction.atomic(), rewrite_exceptions(logger=None):
-            credential = self.get_helper().register_complete(user=user, state=state, data=self.request.data)  # type: ignore[attr-defined]
-            passkeys.record_passkey_added(user, credential)
-        if session_is_fully_authenticated(self.request):
-            next_url = reverse("admin:passkeys", current_app=self._site().name)
-        else:
+        try:
+            with transaction.atomic(), rewrite_exceptions(logger=None):
+                credential = self.get_helper().register_complete(user=user, state=state, data=self.request.data)  # type: ignore[attr-defined]
+                passkeys.record_passkey_added(user, credential)
+                if not logged_in:
+                    # The authenticator secrets this login showed can no longer become a factor.
+                    two_factor.forget_pending_enrolments(user)
+        except IntegrityError:
+            # The credential id is unique across every tenant: the same answer whoever holds it.
+            raise PasskeyExists() from None
+        if not logged_in:
             next_url = auth.finish_login(self.request, self._site(), user, credential)
+        else:
+            if not self.request.user.is_verified():  # type: ignore[union-attr]
+                # A first factor added from a password-only session verifies that session.
+                django_otp.login(self.request, credential)
+            next_url = reverse("admin:passkeys", current_app=self._site().name)
         return JsonResponse({"id": credential.pk, "redirect_url": next_url})
 
 
@@ -190,14 +236,23 @@ def ceremony_urls(site: AdminSite) -> list[URLPattern]:
 # --- the cockpit page ----------------------------------------------------------------------
 
 
+NOT_HERE_MESSAGES = {
+    True: "Leave the support session to manage your own passkeys.",
+    False: "Log out and in again with your second factor to manage your passkeys.",
+}
+
+
 def passkeys_page(request: HttpRequest, site: AdminSite) -> TemplateResponse:
     """``/cockpit/passkeys/``: the caller's own passkeys, a button to add one, and removal."""
     user: User = request.user  # type: ignore[assignment]
+    allowed = own_passkeys_allowed(request)
     context = {
         **site.each_context(request),
         "title": "Your passkeys",
         "subtitle": None,
-        "passkeys": passkeys.passkeys_of(user),
+        "allowed": allowed,
+        "not_here": "" if allowed else NOT_HERE_MESSAGES[getattr(request, "support_grant", None) is not None],
+        "passkeys": passkeys.passkeys_of(user) if allowed else [],
         "required": passkeys.requires_passkey(user),
     }
     return TemplateResponse(request, "cockpit/passkeys.html", context)
@@ -206,6 +261,8 @@ def passkeys_page(request: HttpRequest, site: AdminSite) -> TemplateResponse:
 @require_POST
 def remove_passkey(request: HttpRequest, site: AdminSite, pk: int) -> HttpResponse:
     """Remove one of the caller's passkeys (POST from the passkey page)."""
+    if not own_passkeys_allowed(request):
+        raise PermissionDenied(NOT_HERE_MESSAGES[getattr(request, "support_grant", None) is not None])
     try:
         passkeys.do_remove_passkey(request.user, pk)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants.models import Role
-from tenants.policy import session_is_fully_authenticated
+from tenants.policy import PASSKEY_REQUIRED_FOR_SUPPORT, meets_support_tenant_policy, session_is_fully_authenticated
 from tenants.services import SupportLinkRefused, do_open_support_grant
 from tenants.support_middleware import SUPPORT_GRANT_SESSION_KEY
 
@@ -38,6 +38,9 @@ def enter_support_grant(request: HttpRequest) -> HttpResponse:
         grant = do_open_support_grant(secret, engineer=user, session_key=request.session.session_key or "")  # type: ignore[arg-type]
     except SupportLinkRefused:
         return render(request, "support/refused.html", status=404)
+    if not meets_support_tenant_policy(request, grant.tenant):
+        messages.error(request, PASSKEY_REQUIRED_FOR_SUPPORT)
+        return HttpResponseRedirect(reverse("cockpit:index"))
     request.session[SUPPORT_GRANT_SESSION_KEY] = grant.pk
     messages.info(request, f"Support session in {grant.tenant.name} until {grant.expires_at:%Y-%m-%d %H:%M} UTC.")
     return HttpResponseRedirect(reverse("cockpit:index"))

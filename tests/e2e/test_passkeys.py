@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp_webauthn.models import WebAuthnCredential
 from playwright.sync_api import Page, expect
 
@@ -61,6 +62,8 @@ def test_passkey_is_enrolled_at_first_login_and_logs_in_next_time(page: Page, tm
     expect(page.locator("#logout-form")).to_be_visible()
     credential = WebAuthnCredential.objects.get(user=user)
     assert AuditEntry.objects.filter(event="2fa.passkey_added", actor=user).count() == 1
+    # The enrolment page also showed an authenticator app's secret: gone with the passkey chosen.
+    assert not TOTPDevice.objects.filter(user=user).exists()
     log_out(page)
 
     # Next login: password, then the passkey (no code form: the user has no authenticator app).

@@ -141,6 +141,17 @@ def test_a_rule_must_listen_to_something_and_send_somewhere(acme_admin: Any) -> 
     assert not NotificationRule.objects.filter(tenant=make_tenant().pk).exists()
 
 
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [("\x1b[31mred", "Control characters"), ("temp\u202eerutarepmet", "direction overrides"), (" ", "blank")],
+)
+def test_alarm_types_follow_the_text_rule(acme_admin: Any, kind: str, message: str) -> None:
+    response = api_client(acme_admin).post(RULES, {**EMAIL_RULE, "alarm_types": [kind]}, format="json")
+    assert response.status_code == 400
+    assert message in str(response.json()["alarm_types"])
+    assert not NotificationRule.objects.exists()
+
+
 def test_one_tenants_alarm_types_never_show_in_anothers_add_form(acme_admin: Any) -> None:
     rule = do_create_notification_rule(actor=acme_admin, **{**EMAIL_RULE, "alarm_types": ["acme_secret_type"]})[0]
     acme = verified_client(acme_admin)

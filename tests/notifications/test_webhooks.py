@@ -18,12 +18,13 @@ from django.utils import timezone
 
 from devices.models import Alarm
 from notifications import tasks
+from notifications.checks import allowed_networks_are_networks
 from notifications.models import Delivery, NotificationRule
 from notifications.services import do_create_notification_rule, do_rotate_webhook_secret
 from notifications.services.deliveries import deliver
 from tenants.models import Role
 from tenants.services import do_create_support_grant, do_update_tenant_policy
-from tests.factories import api_client, device_client, make_device, make_group, make_user, verified_client
+from tests.factories import api_client, device_client, grant, make_device, make_group, make_user, verified_client
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
 
@@ -120,6 +121,25 @@ def test_a_new_major_alarm_reaches_the_receiver_signed_exactly_once(
     assert rotated != secret and not verified(rotated, request)
 
 
+def test_an_open_alarm_turning_more_severe_is_told_once_per_level(
+    acme: Any, acme_admin: Any, receiver: Receiver, queued: list[tuple[int, float]]
+) -> None:
+    do_create_notification_rule(
+        actor=acme_admin, channel="webhook", name="Ops", severities=["MINOR", "CRITICAL"], webhook_url=receiver.url
+    )
+    _, credential = make_device(acme)
+    for severity in ("MINOR", "MINOR", "CRITICAL", "CRITICAL", "MAJOR", "CRITICAL"):
+        assert raise_alarm(credential, severity).status_code == 201
+    run_jobs(queued)
+
+    told = [json.loads(request["body"])["alarm"] for request in receiver.requests]
+    assert [(alarm["severity"], alarm.get("escalated_from")) for alarm in told] == [
+        ("MINOR", None),
+        ("CRITICAL", "MINOR"),
+    ]
+    assert len({alarm["id"] for alarm in told}) == 1  # the same open alarm, counted up
+
+
 def test_a_failing_receiver_is_retried_with_backoff_and_then_given_up(
     acme: Any, acme_admin: Any, receiver: Receiver, queued: list[tuple[int, float]], settings: Any
 ) -> None:
@@ -212,6 +232,49 @@ def test_rules_follow_device_groups_and_events_reach_their_rules(
     assert body["event"] == "support_grant.opened" and receiver.requests[0]["headers"]["X-Cot-Event"] == body["event"]
 
 
+def test_alarm_mail_reaches_only_those_who_may_see_the_device(
+    acme: Any, acme_admin: Any, queued: list[tuple[int, float]]
+) -> None:
+    north, south = make_group(acme, "north"), make_group(acme, "south")
+    sees_north = make_user(acme, Role.Kind.STANDARD, email="north@acme.test")
+    sees_south = make_user(acme, Role.Kind.STANDARD, email="south@acme.test")
+    grant(north, ["view"], user=sees_north)
+    grant(south, ["view"], user=sees_south)
+    do_create_notification_rule(
+        actor=acme_admin,
+        channel="email",
+        name="Everyone",
+        severities=["MAJOR"],
+        recipient_roles=["administrator", "standard"],
+    )
+    _, credential = make_device(acme, north)
+    raise_alarm(credential, "MAJOR")
+
+    assert run_jobs(queued) == ["sent"]
+    # One message each, so no recipient learns who else was told; the south user hears nothing.
+    assert sorted(tuple(message.to) for message in mail.outbox) == [(acme_admin.email,), (sees_north.email,)]
+
+
+def test_event_mail_reaches_administrators_only(
+    acme: Any, acme_admin: Any, provider: Any, queued: list[tuple[int, float]]
+) -> None:
+    standard = make_user(acme, Role.Kind.STANDARD, email="standard@acme.test")
+    do_create_notification_rule(
+        actor=acme_admin,
+        channel="email",
+        name="Grants",
+        events=["support_grant.opened"],
+        recipient_users=[standard.pk, acme_admin.pk],
+    )
+    do_update_tenant_policy(provider, {"session_idle_minutes": 720})
+    engineer = make_user(provider, Role.Kind.SUPPORT)
+    _, link = do_create_support_grant(actor=acme_admin, reason="T-1", duration_hours=1)
+    assert verified_client(engineer).post("/support/enter/", {"secret": link.partition("#")[2]}).status_code == 302
+
+    assert run_jobs(queued) == ["sent"]
+    assert [message.to for message in mail.outbox] == [[acme_admin.email]]
+
+
 def test_an_email_rule_writes_to_the_chosen_role(acme: Any, acme_admin: Any, queued: list[tuple[int, float]]) -> None:
     make_user(acme, Role.Kind.STANDARD, email="standard@acme.test")
     do_create_notification_rule(
@@ -223,3 +286,11 @@ def test_an_email_rule_writes_to_the_chosen_role(acme: Any, acme_admin: Any, que
     assert run_jobs(queued) == ["sent"]
     (message,) = mail.outbox
     assert message.to == [acme_admin.email] and "CRITICAL" in message.body
+
+
+def test_a_malformed_allowed_network_stops_the_start(settings: Any) -> None:
+    settings.COT_WEBHOOK_ALLOWED_NETWORKS = ["10.20.0.0/16", " ", "10.300.0.0/16"]
+    (error,) = allowed_networks_are_networks()
+    assert error.id == "notifications.E001" and "'10.300.0.0/16'" in error.msg
+    settings.COT_WEBHOOK_ALLOWED_NETWORKS = ["10.20.0.0/16", "fd00::/8"]
+    assert allowed_networks_are_networks() == []

@@ -10,13 +10,15 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from tenants.models import Role, SupportGrant
+from tenants.policy import PASSKEY_REQUIRED_FOR_SUPPORT
 from tenants.services import (
     do_create_support_grant,
     do_expire_support_grants,
     do_revoke_support_grant,
     do_update_tenant_policy,
 )
-from tests.factories import api_client, make_group, make_user, verified_client
+from tenants.support_middleware import SUPPORT_GRANT_SESSION_KEY
+from tests.factories import api_client, ids, make_group, make_user, passkey_client, verified_client
 from tests.support.api_isolation import TenantIsolationChecks
 
 pytestmark = pytest.mark.django_db
@@ -35,9 +37,9 @@ def grant_link(acme_admin: Any) -> tuple[SupportGrant, str]:
     return do_create_support_grant(actor=acme_admin, reason="TICKET-1", duration_hours=2, scope="read")
 
 
-def open_link(client: Any, link: str) -> Any:
+def open_link(client: Any, link: str, **kwargs: Any) -> Any:
     """What the link's page does: POST the secret from the link's fragment."""
-    return client.post("/support/enter/", {"secret": link.partition("#")[2]})
+    return client.post("/support/enter/", {"secret": link.partition("#")[2]}, **kwargs)
 
 
 def groups_seen(client: Any) -> Any:
@@ -339,3 +341,59 @@ def test_an_engineers_own_events_name_no_customer_grant_and_tie_no_tenants(acme,
     in_acme = AuditEntry.objects.filter(tenant=acme, support_grant_id=grant_link[0].pk)
     assert in_acme.exists()  # what the engineer did inside acme still names the grant
     assert find_cross_tenant_rows().clean
+
+
+def test_a_live_pages_refreshes_are_recorded_once_per_path_and_query(acme, engineer, grant_link):
+    grant, link = grant_link
+    client = verified_client(engineer)
+    open_link(client, link)
+    panel = "/cockpit/dashboard/panels/fleet/"
+
+    def recorded(path: str) -> list[str]:
+        entries = AuditEntry.objects.filter(support_grant_id=grant.pk, event="support.request")
+        return [e.additional_data["query"] for e in entries if e.additional_data["path"] == path]
+
+    for _ in range(3):
+        assert client.get(panel, headers={"HX-Request": "true"}).status_code == 200
+    assert recorded(panel) == [""]
+    # Another query is other data: recorded; plain page views are recorded every time.
+    client.get(panel, {"page": "2"}, headers={"HX-Request": "true"})
+    assert sorted(recorded(panel)) == ["", "page=2"]
+    client.get(panel)
+    client.get(panel)
+    assert len(recorded(panel)) == 4
+
+
+def test_a_tenant_that_requires_passkeys_requires_them_of_engineers(acme, acme_admin, engineer, grant_link):
+    grant, link = grant_link
+    group = make_group(acme, "north")
+    do_update_tenant_policy(acme, {"require_passkeys": True}, actor=None)
+    by_code = verified_client(engineer)
+    response = open_link(by_code, link, follow=True)
+    assert PASSKEY_REQUIRED_FOR_SUPPORT in response.content.decode()
+    assert SUPPORT_GRANT_SESSION_KEY not in by_code.session
+    assert groups_seen(by_code).json()["results"] == []
+
+    by_passkey = passkey_client(engineer)
+    assert open_link(by_passkey, link).status_code == 302
+    assert by_passkey.session[SUPPORT_GRANT_SESSION_KEY] == grant.pk
+    assert ids(groups_seen(by_passkey)) == {group.pk}
+
+
+def test_a_grant_in_use_ends_when_the_tenant_starts_requiring_passkeys(acme, acme_admin, engineer, grant_link):
+    _, link = grant_link
+    client = verified_client(engineer)
+    open_link(client, link)
+    assert SUPPORT_GRANT_SESSION_KEY in client.session
+    do_update_tenant_policy(acme, {"require_passkeys": True}, actor=None)
+    page = client.get("/cockpit/passkeys/")
+    assert PASSKEY_REQUIRED_FOR_SUPPORT in page.content.decode()
+    assert SUPPORT_GRANT_SESSION_KEY not in client.session
+
+
+def test_an_engineer_manages_their_passkeys_outside_the_customers_tenant(acme, engineer, grant_link):
+    _, link = grant_link
+    client = verified_client(engineer)
+    open_link(client, link)
+    assert "Leave the support session" in client.get("/cockpit/passkeys/").content.decode()
+    assert client.post("/cockpit/passkeys/ceremony/registration/begin/").status_code == 403

@@ -10,13 +10,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from devices.models import DeviceRegistration
+from devices.models import DeviceRegistration, PayloadPurge
+from devices.services.groups import do_update_device_group
 from devices.services.registration import do_create_registration
 from devices.services.registry import do_move_devices
+from firmware.services import do_create_rollout
 from tenants.models import Role, SupportGrant
 from tenants.services import do_create_support_grant, do_update_tenant_policy
 from tests.factories import api_client, ids, make_group, make_tenant, make_user, verified_client
-from tests.support.device_rows import add_alarm, add_measurements, placed_device
+from tests.firmware.test_rollout_planning import image_for
+from tests.support.device_rows import add_alarm, add_measurements, make_type, placed_device
 
 pytestmark = pytest.mark.django_db(databases=["default", "telemetry"])
 
@@ -137,3 +140,47 @@ def test_the_cockpit_offers_the_tenants_groups_and_creates_a_limited_grant(acme:
     assert grant.device_groups == [north.pk]
     page = client.get(reverse("cockpit:tenants_supportgrant_change", args=[grant.pk])).content.decode()
     assert "north" in page
+
+
+def test_the_engineer_sees_the_rollouts_of_the_granted_groups_only(site: dict[str, Any]) -> None:
+    acme, north, south = site["north"].tenant, site["north"].pk, site["south"].pk
+    image = image_for(acme, make_type(acme), version="3.0.0")
+
+    def rollout(name: str, groups: list[int]) -> Any:
+        return do_create_rollout(image=image, name=name, waves=[{}], target_groups=groups, actor=None, tenant=acme)
+
+    inside = rollout("north only", [north])
+    outside = [rollout("south only", [south]), rollout("both", [north, south]), rollout("whole fleet", [])]
+    client = site["client"]
+
+    assert ids(client.get("/api/v1/rollouts/")) == {inside.pk}
+    for other in outside:
+        assert client.get(f"/api/v1/rollouts/{other.pk}/").status_code == 404
+    listed = client.get(reverse("cockpit:firmware_rollout_changelist")).context["cl"].queryset
+    assert {row.pk for row in listed} == {inside.pk}
+
+
+def test_the_engineer_sees_purges_of_the_granted_groups_devices_only(site: dict[str, Any]) -> None:
+    acme = site["north"].tenant
+    inside = PayloadPurge.objects.create(tenant=acme, device_ids=[site["in_north"].pk])
+    PayloadPurge.objects.create(tenant=acme, device_ids=[site["in_north"].pk, site["in_south"].pk])
+    PayloadPurge.objects.create(tenant=acme, device_ids=[site["ungrouped"].pk])
+    listed = site["client"].get(reverse("cockpit:devices_payloadpurge_changelist")).context["cl"].queryset
+    assert {row.pk for row in listed} == {inside.pk}
+
+
+def test_a_parent_outside_the_grant_is_not_named(site: dict[str, Any], acme_admin: Any) -> None:
+    do_update_device_group(site["north"], {"parent": site["south"]}, actor=acme_admin)
+    client = site["client"]
+    assert client.get(f"/api/v1/device-groups/{site['north'].pk}/").json()["parent"] is None
+    page = client.get(reverse("cockpit:devices_devicegroup_changelist")).content.decode()
+    assert '<td class="field-parent_shown">-</td>' in page
+    detail = client.get(reverse("cockpit:devices_devicegroup_change", args=[site["north"].pk])).content.decode()
+    assert "south" not in detail
+    # The tenant's administrator still sees where the group sits.
+    admin_client = verified_client(acme_admin)
+    assert admin_client.get(f"/api/v1/device-groups/{site['north'].pk}/").json()["parent"] == site["south"].pk
+    assert (
+        '<td class="field-parent_shown">south</td>'
+        in admin_client.get(reverse("cockpit:devices_devicegroup_changelist")).content.decode()
+    )
