@@ -46,8 +46,12 @@ def _account(email: str) -> Any:
 @receiver(user_logged_in)
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     refused = _refused_since_last_entry(user.email)
-    data = {"refused_while_locked_out": refused} if refused else None
-    audit.record("auth.login", tenant=user.tenant_id, target=user, actor=user, data=data)
+    data: dict[str, Any] = {"refused_while_locked_out": refused} if refused else {}
+    # The cockpit's login names what verified it (password, authenticator app, backup code, passkey).
+    factor = getattr(request, "cot_login_factor", None)
+    if factor:
+        data["factor"] = factor
+    audit.record("auth.login", tenant=user.tenant_id, target=user, actor=user, data=data or None)
 
 
 @receiver(user_logged_out)

@@ -118,7 +118,9 @@ class NotificationRuleAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                         d.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                         d.event,
                         d.key,
-                        d.status,
+                        d.status
+                        if d.batch_at is None or d.status != "pending"
+                        else f"held until {d.batch_at:%Y-%m-%d %H:%M} UTC",
                         d.attempts,
                         d.response_code or "—",
                         d.error,

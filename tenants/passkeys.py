@@ -63,11 +63,6 @@ class CockpitWebAuthnHelper(WebAuthnHelper):
         return configured or [f"{self.request.scheme}://{self.request.get_host()}"]
 
 
-def requires_passkey(user: User) -> bool:
-    """Whether ``user``'s tenant accepts only passkeys as the second factor."""
-    return bool(user.tenant.require_passkeys)
-
-
 def passkeys_of(user: User) -> QuerySet[WebAuthnCredential]:
     """``user``'s confirmed passkeys, oldest first."""
     return WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at", "pk")
@@ -81,11 +76,6 @@ def has_passkey(user: User) -> bool:
 def passkey_exists() -> Exists:
     """``has_passkey`` as an annotation on a queryset of users."""
     return Exists(WebAuthnCredential.objects.filter(user=OuterRef("pk"), confirmed=True))
-
-
-def is_passkey(device: Any) -> bool:
-    """Whether ``device`` (a session's verified django-otp device) is a passkey."""
-    return isinstance(device, WebAuthnCredential)
 
 
 def record_passkey_added(user: User, credential: WebAuthnCredential) -> None:
@@ -110,7 +100,7 @@ def do_remove_passkey(user: User, passkey_id: int) -> None:
         credential = next((c for c in owned if c.pk == passkey_id), None)
         if credential is None:
             raise Http404(NOT_FOUND_MESSAGE)
-        if len(owned) == 1 and requires_passkey(user):
+        if len(owned) == 1 and policy.requires_passkey(user):
             raise ValidationError(LAST_PASSKEY_MESSAGE)
         if len(owned) == 1 and policy.requires_two_factor(user) and not two_factor.has_confirmed_authenticator(user):
             # Without it the account would be back to "no factor", which the password alone re-enrols.

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from tenants import passkeys
+from django_otp_webauthn.models import WebAuthnCredential
+
 from tenants.models import Role
 
 ALWAYS_TWO_FACTOR = frozenset({Role.Kind.ADMINISTRATOR, Role.Kind.OPERATOR, Role.Kind.SUPPORT})
@@ -14,6 +15,16 @@ def requires_two_factor(user: Any) -> bool:
     return bool(user.is_superuser or user.tenant.require_2fa or role is None or role.kind in ALWAYS_TWO_FACTOR)
 
 
+def requires_passkey(user: Any) -> bool:
+    """Whether ``user``'s tenant accepts only passkeys as the second factor."""
+    return bool(user.tenant.require_passkeys)
+
+
+def is_passkey(device: Any) -> bool:
+    """Whether ``device`` (a session's verified django-otp device) is a passkey."""
+    return isinstance(device, WebAuthnCredential)
+
+
 def session_is_fully_authenticated(request: Any) -> bool:
     """A session counts only once its second factor is verified where policy asks for one.
 
@@ -23,7 +34,7 @@ def session_is_fully_authenticated(request: Any) -> bool:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return False
-    if passkeys.requires_passkey(user):
+    if requires_passkey(user):
         return verified_by_passkey(request)
     return not requires_two_factor(user) or bool(user.is_verified())
 
@@ -31,7 +42,7 @@ def session_is_fully_authenticated(request: Any) -> bool:
 def verified_by_passkey(request: Any) -> bool:
     """Whether the session's second factor was a passkey (a tenant that requires them asks this)."""
     user = request.user
-    return bool(user.is_verified()) and passkeys.is_passkey(getattr(user, "otp_device", None))
+    return bool(user.is_verified()) and is_passkey(getattr(user, "otp_device", None))
 
 
 PASSKEY_REQUIRED_FOR_SUPPORT = (

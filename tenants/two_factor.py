@@ -59,6 +59,15 @@ def confirmed_authenticator_exists() -> Exists:
     return Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
 
 
+def factor_name(device: Device | None) -> str:
+    """What verified a login, in the words of the audit trail."""
+    if device is None:
+        return "password"
+    if isinstance(device, WebAuthnCredential):
+        return "passkey"
+    return "backup code" if isinstance(device, StaticDevice) else "authenticator app"
+
+
 def has_second_factor(user: User) -> bool:
     """Whether ``user`` has an authenticator app or a passkey, so every login asks for one."""
     return has_confirmed_authenticator(user) or WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()

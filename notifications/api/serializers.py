@@ -74,6 +74,7 @@ class DeliverySerializer(StrictModelSerializer):
             "response_code",
             "error",
             "next_attempt_at",
+            "batch_at",
             "created_at",
             "finished_at",
         ]

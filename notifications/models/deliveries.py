@@ -27,6 +27,9 @@ class Delivery(models.Model):
     response_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    batch_at = models.DateTimeField(
+        null=True, blank=True, help_text="Held for a digest or quiet hours: sent with the rule's others then."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

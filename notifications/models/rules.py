@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from notifications.batching import DIGEST_CHOICES
 from tenants.models import Tenant
 from tenants.querysets import TenantQuerySet
 
@@ -52,6 +53,20 @@ class NotificationRule(models.Model):
     recipient_users = ArrayField(models.BigIntegerField(), default=list, blank=True)
     recipient_roles = ArrayField(models.CharField(max_length=16), default=list, blank=True)
     webhook_url = models.URLField(max_length=500, blank=True)
+    # Quiet hours and digests (notifications.batching).
+    quiet_from = models.TimeField(null=True, blank=True, help_text="Quiet hours start (local time); empty: none.")
+    quiet_until = models.TimeField(null=True, blank=True, help_text="Quiet hours end; what was held is sent then.")
+    quiet_timezone = models.CharField(
+        max_length=64, default="UTC", blank=True, help_text="IANA time zone, e.g. Europe/Berlin; empty: UTC."
+    )
+    critical_breaks_quiet = models.BooleanField("critical alarms break through quiet hours", default=True)
+    digest_minutes = models.PositiveIntegerField(
+        "digest",
+        default=0,
+        blank=True,
+        choices=DIGEST_CHOICES,
+        help_text="Collect notifications into one message this often.",
+    )
     secret_salt = models.CharField(max_length=64, blank=True, editable=False)
     secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -6,6 +6,10 @@ query on the rules' arrays), and each gets one ``Delivery`` keyed by its subject
 twice. The job (``notifications.tasks.deliver_notification``) sends it after the commit;
 a failed webhook is tried again after 30 s, 1, 2, 4 … minutes, ``COT_WEBHOOK_ATTEMPTS``
 times in all; a refused target (a private address) is not retried.
+
+A rule's quiet hours or digest hold a delivery until its ``batch_at``
+(``notifications.batching``); the beat job then sends every due held delivery of the rule
+as one *digest* message, and records the outcome on each.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from django.utils import timezone
 
 from cot.database.scope import cross_tenant, tenant_scope
 from devices.models import Device
-from notifications import signing, webhooks
+from notifications import batching, signing, webhooks
 from notifications.models import EVENT_OF_AUDIT, Delivery, NotificationRule
 from tenants.access import caller_for
 from tenants.models import Action, User
 
 ALARM_FIELDS = ("tenant_id", "device_id", "alarm_id", "type", "severity", "text", "time")
+# Held deliveries sent in one digest message at most; more wait for the next beat.
+DIGEST_MAX = 200
 RETRY_BASE_SECONDS = 30
 USER_AGENT = "cot-webhooks/1"
 
@@ -99,9 +105,11 @@ def _enqueue(
 ) -> list[int]:
     from notifications.tasks import deliver_notification
 
-    created = []
+    created, now = [], timezone.now()
+    critical = event == "alarm" and payload["alarm"]["severity"] == "CRITICAL"
     with transaction.atomic():
         for rule in rules:
+            batch_at = batching.batch_time(rule, now, critical=critical)
             delivery, new = Delivery.objects.get_or_create(
                 rule=rule,
                 key=key,
@@ -109,13 +117,14 @@ def _enqueue(
                     "tenant_id": tenant_id,
                     "event": event,
                     "payload": payload,
-                    "next_attempt_at": timezone.now(),
+                    "next_attempt_at": batch_at or now,
+                    "batch_at": batch_at,
                 },
             )
             if new:
                 created.append(delivery.pk)
-        for pk in created:
-            transaction.on_commit(partial(deliver_notification.delay, pk))
+                if batch_at is None:  # held ones go with the beat job when their digest is due
+                    transaction.on_commit(partial(deliver_notification.delay, delivery.pk))
     return created
 
 
@@ -138,12 +147,31 @@ def deliver(delivery_id: int) -> str:
         )
         if delivery is None or (delivery.next_attempt_at is not None and delivery.next_attempt_at > timezone.now()):
             return "not due"
-        outcome = _send(delivery)
-        delivery.save()
-        if delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at is not None:
+        batch = _due_batch(delivery) if delivery.batch_at is not None else [delivery]
+        outcome = _send(batch, digest=delivery.batch_at is not None)
+        Delivery.objects.bulk_update(
+            batch, ["status", "attempts", "response_code", "error", "next_attempt_at", "finished_at"]
+        )
+        # A held batch is retried by the beat job with the rule's other due deliveries.
+        if delivery.batch_at is None and delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at:
             countdown = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds())
             transaction.on_commit(partial(_retry_later, delivery.pk, countdown))
         return outcome
+
+
+def _due_batch(lead: Delivery) -> list[Delivery]:
+    """``lead`` and the other held deliveries of its rule that are due, locked, oldest first."""
+    others = (
+        Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(rule=lead.rule_id, status=Delivery.Status.PENDING, batch_at__isnull=False)
+        .filter(next_attempt_at__lte=timezone.now())
+        .exclude(pk=lead.pk)
+        .order_by("id")[: DIGEST_MAX - 1]
+    )
+    batch = [lead, *others]
+    for item in batch:
+        item.rule = lead.rule  # one rule object: the send reads it once
+    return batch
 
 
 def _retry_later(delivery_id: int, countdown: float) -> None:
@@ -152,96 +180,124 @@ def _retry_later(delivery_id: int, countdown: float) -> None:
     deliver_notification.apply_async((delivery_id,), countdown=countdown)
 
 
-def _send(delivery: Delivery) -> str:
-    """One attempt; records its outcome on ``delivery`` (not saved)."""
-    now = timezone.now()
-    delivery.attempts += 1
-    rule = delivery.rule
+def _send(batch: list[Delivery], *, digest: bool) -> str:
+    """One attempt for ``batch`` (one delivery, or a rule's held ones as a digest); records it on each (not saved)."""
+    lead, now = batch[0], timezone.now()
+    code: int | None = None
     try:
-        if rule.channel == NotificationRule.Channel.WEBHOOK:
-            delivery.response_code = _post(delivery)
-            succeeded = 200 <= delivery.response_code < 300
-            delivery.error = "" if succeeded else f"The receiver answered {delivery.response_code}."
+        if lead.rule.channel == NotificationRule.Channel.WEBHOOK:
+            code = _post(batch, digest=digest)
+            succeeded = 200 <= code < 300
+            error = "" if succeeded else f"The receiver answered {code}."
         else:
-            succeeded = _mail(delivery)
+            succeeded, error = _mail(batch, digest=digest)
     except webhooks.WebhookRefused as refused:
-        delivery.status, delivery.error, delivery.finished_at = Delivery.Status.FAILED, str(refused)[:500], now
-        delivery.next_attempt_at = None
+        for item in batch:
+            item.attempts += 1
+            item.status, item.error, item.finished_at = Delivery.Status.FAILED, str(refused)[:500], now
+            item.next_attempt_at = None
         return "refused"
-    except Exception as error:  # any failure is an attempt: counted, retried, then failed
-        succeeded, delivery.response_code = False, None
-        delivery.error = (str(error) or type(error).__name__)[:500]
+    except Exception as failure:  # any failure is an attempt: counted, retried, then failed
+        succeeded, error = False, (str(failure) or type(failure).__name__)[:500]
+    for item in batch:
+        _record_attempt(item, succeeded, code, error, now)
+    outcomes: dict[str, str] = {Delivery.Status.SUCCEEDED: "sent", Delivery.Status.FAILED: "failed"}
+    return outcomes.get(lead.status, "retrying")
+
+
+def _record_attempt(item: Delivery, succeeded: bool, code: int | None, error: str, now: datetime) -> None:
+    item.attempts += 1
+    item.response_code, item.error = code, error
     if succeeded:
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = Delivery.Status.SUCCEEDED, now, None
-        return "sent"
-    if delivery.attempts >= settings.COT_WEBHOOK_ATTEMPTS:
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = Delivery.Status.FAILED, now, None
-        return "failed"
-    delivery.next_attempt_at = now + timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (delivery.attempts - 1))
-    return "retrying"
+        item.status, item.finished_at, item.next_attempt_at = Delivery.Status.SUCCEEDED, now, None
+    elif item.attempts >= settings.COT_WEBHOOK_ATTEMPTS:
+        item.status, item.finished_at, item.next_attempt_at = Delivery.Status.FAILED, now, None
+    else:
+        item.next_attempt_at = now + timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (item.attempts - 1))
 
 
-def _post(delivery: Delivery) -> int:
-    body = json.dumps({**delivery.payload, "delivery": delivery.pk}, sort_keys=True).encode()
+def _digest_payload(items: list[Delivery], lead: Delivery) -> dict[str, Any]:
+    notifications = [{**item.payload, "delivery": item.pk} for item in items]
+    return {"event": "digest", "count": len(items), "notifications": notifications, "delivery": lead.pk}
+
+
+def _post(batch: list[Delivery], *, digest: bool) -> int:
+    lead = batch[0]
+    content = _digest_payload(batch, lead) if digest else {**lead.payload, "delivery": lead.pk}
+    body = json.dumps(content, sort_keys=True).encode()
     timestamp = int(clock.time())
-    secret = signing.secret_for(delivery.rule.secret_salt)
+    secret = signing.secret_for(lead.rule.secret_salt)
     headers = {
         "User-Agent": USER_AGENT,
-        "X-Cot-Event": delivery.event,
-        "X-Cot-Delivery": str(delivery.pk),
+        "X-Cot-Event": "digest" if digest else lead.event,
+        "X-Cot-Delivery": str(lead.pk),
         signing.TIMESTAMP_HEADER: str(timestamp),
         signing.SIGNATURE_HEADER: signing.signature(secret, timestamp, body),
     }
-    return webhooks.post(delivery.rule.webhook_url, body, headers, settings.COT_WEBHOOK_TIMEOUT_SECONDS)
+    return webhooks.post(lead.rule.webhook_url, body, headers, settings.COT_WEBHOOK_TIMEOUT_SECONDS)
 
 
-def mail_recipients(delivery: Delivery) -> list[str]:
-    """The addresses of the rule's recipients who may read what the delivery tells.
+def _readable(user: User, caller: Any, items: list[Delivery]) -> list[Delivery]:
+    """The items ``user`` may read: alarms of devices they see; events (audit) for administrators."""
+    device_ids = {item.payload["device"]["id"] for item in items if item.event == "alarm"}
+    seen = (
+        set(Device.objects.restrict(user, Action.VIEW).filter(pk__in=device_ids).values_list("pk", flat=True))
+        if device_ids
+        else set()
+    )
+    return [
+        item for item in items if (item.payload["device"]["id"] in seen if item.event == "alarm" else caller.is_admin)
+    ]
+
+
+def mail_messages(batch: list[Delivery], *, digest: bool) -> list[EmailMessage]:
+    """One message per recipient of the rule, holding what that recipient may read.
 
     An alarm goes to those who may see its device (a Standard user named by their role
     hears of their groups' devices only); an event, which comes from the audit trail, to
-    the tenant's administrators only, who alone read that trail. Decided when sending,
-    so a right withdrawn after the rule was made is respected.
+    the tenant's administrators only, who alone read that trail. Decided when sending, so
+    a right withdrawn after the rule was made is respected. One check per recipient: a rule
+    names a handful of people, never thousands.
     """
-    rule = delivery.rule
+    rule = batch[0].rule
     candidates = (
-        User.objects.filter(tenant=delivery.tenant_id, is_active=True)
+        User.objects.filter(tenant=batch[0].tenant_id, is_active=True)
         .filter(Q(pk__in=rule.recipient_users) | Q(role__kind__in=rule.recipient_roles))
         .select_related("tenant", "role")
         .distinct()
         .order_by("email")
     )
-    device_id = (delivery.payload.get("device") or {}).get("id") if delivery.event == "alarm" else None
-    allowed = []
-    # One check per recipient: a rule names a handful of people, never thousands.
+    messages = []
     for user in candidates:
         caller = caller_for(user)
-        if caller is None:
+        items = _readable(user, caller, batch) if caller is not None else []
+        if not items:
             continue
-        if device_id is None:
-            if caller.is_admin:
-                allowed.append(user.email)
-        elif Device.objects.restrict(user, Action.VIEW).filter(pk=device_id).exists():
-            allowed.append(user.email)
-    return allowed
+        if digest:
+            subject = f"[cot] {rule.name}: {len(items)} notification{'s' if len(items) != 1 else ''}"
+            body = json.dumps(_digest_payload(items, batch[0]), indent=2, sort_keys=True)
+        else:
+            subject = f"[cot] {rule.name}: {items[0].payload.get('event')}"
+            body = json.dumps(items[0].payload, indent=2, sort_keys=True)
+        messages.append(EmailMessage(subject, body, None, [user.email]))
+    return messages
 
 
-def _mail(delivery: Delivery) -> bool:
-    recipients = mail_recipients(delivery)
-    if not recipients:
-        delivery.error = "No active recipient may read this notification."
-        return False
-    payload = delivery.payload
-    subject = f"[cot] {delivery.rule.name}: {payload.get('event')}"
-    body = json.dumps(payload, indent=2, sort_keys=True)
+def _mail(batch: list[Delivery], *, digest: bool) -> tuple[bool, str]:
+    messages = mail_messages(batch, digest=digest)
+    if not messages:
+        return False, "No active recipient may read this notification."
     # One message each: recipients do not learn who else is told.
-    messages = [EmailMessage(subject, body, None, [address]) for address in recipients]
     with get_connection() as connection:
         connection.send_messages(messages)
-    return True
+    return True, ""
 
 
 def due_deliveries(now: datetime) -> list[int]:
-    """Pending deliveries a minute past due (their job message was lost), every tenant's: for the beat job."""
-    rows = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now - timedelta(minutes=1))
-    return list(rows.values_list("pk", flat=True)[:1000])
+    """For the beat job, every tenant's: pending deliveries a minute past due (their job message
+    was lost), and one held delivery of each rule whose digest is due (it takes the others along)."""
+    pending = Delivery.objects.filter(status=Delivery.Status.PENDING)
+    lost = pending.filter(batch_at__isnull=True, next_attempt_at__lte=now - timedelta(minutes=1))
+    held = pending.filter(batch_at__isnull=False, next_attempt_at__lte=now).order_by("rule_id", "id")
+    leads = held.distinct("rule_id").values_list("pk", flat=True)[:1000]
+    return [*lost.values_list("pk", flat=True)[:1000], *leads]

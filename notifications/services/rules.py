@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import time
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -12,7 +13,7 @@ from django.utils import timezone
 import audit
 from cot.text import text_problem
 from cot.updates import save_changes
-from notifications import signing, webhooks
+from notifications import batching, signing, webhooks
 from notifications.models import EVENTS, SEVERITIES, NotificationRule
 from tenants import access
 from tenants.grant_scopes import device_group_choices
@@ -28,6 +29,11 @@ EDITABLE = (
     "recipient_users",
     "recipient_roles",
     "webhook_url",
+    "quiet_from",
+    "quiet_until",
+    "quiet_timezone",
+    "critical_breaks_quiet",
+    "digest_minutes",
 )
 RECIPIENT_ROLES = (Role.Kind.ADMINISTRATOR, Role.Kind.STANDARD, Role.Kind.BUSINESS)
 
@@ -65,6 +71,7 @@ def _cleaned(actor: User, values: Mapping[str, Any], channel: str) -> dict[str, 
             raise ValidationError({"alarm_types": problem or "An alarm type cannot be empty."})
     if not cleaned["severities"] and not cleaned["events"]:
         raise ValidationError({"severities": "Choose alarm severities or events to notify about (or both)."})
+    cleaned.update(_timing(values))
     if channel == NotificationRule.Channel.WEBHOOK:
         url = str(values.get("webhook_url", "")).strip()
         problem = "Give the webhook's URL." if not url else webhooks.target_problem(url)
@@ -80,6 +87,47 @@ def _cleaned(actor: User, values: Mapping[str, Any], channel: str) -> dict[str, 
     else:
         raise ValidationError({"channel": f"The channel is one of: {', '.join(NotificationRule.Channel.values)}."})
     return cleaned
+
+
+def _time(value: Any, field: str) -> time | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, time):
+        return value
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError({field: "A time of day such as 22:00."}) from None
+
+
+def _timing(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Quiet hours and digest (``notifications.batching``), checked together."""
+    quiet_from, quiet_until = (
+        _time(values.get("quiet_from"), "quiet_from"),
+        _time(values.get("quiet_until"), "quiet_until"),
+    )
+    if (quiet_from is None) != (quiet_until is None):
+        raise ValidationError({"quiet_until": "Give both ends of the quiet hours, or neither."})
+    if quiet_from is not None and quiet_from == quiet_until:
+        raise ValidationError({"quiet_until": "Quiet hours end at another time than they start."})
+    zone = str(values.get("quiet_timezone") or "UTC").strip()
+    problem = batching.timezone_problem(zone)
+    if problem is not None:
+        raise ValidationError({"quiet_timezone": problem})
+    try:
+        digest = int(values.get("digest_minutes") or 0)
+    except (TypeError, ValueError):
+        digest = -1
+    if digest not in batching.DIGEST_MINUTES:
+        choices = ", ".join(map(str, batching.DIGEST_MINUTES))
+        raise ValidationError({"digest_minutes": f"A digest comes every {choices} minutes (0: none)."})
+    return {
+        "quiet_from": quiet_from,
+        "quiet_until": quiet_until,
+        "quiet_timezone": zone,
+        "critical_breaks_quiet": bool(values.get("critical_breaks_quiet", True)),
+        "digest_minutes": digest,
+    }
 
 
 @transaction.atomic
@@ -141,4 +189,8 @@ def _described(rule: NotificationRule) -> dict[str, Any]:
         "events": rule.events,
         "device_groups": rule.device_groups or None,
         "webhook_url": rule.webhook_url or None,
+        "quiet_hours": f"{rule.quiet_from:%H:%M}-{rule.quiet_until:%H:%M} {rule.quiet_timezone}"
+        if rule.quiet_from
+        else None,
+        "digest_minutes": rule.digest_minutes or None,
     }

@@ -34,7 +34,7 @@ import audit
 from audit.request_meta import client_ip
 from cot import ratelimit
 from cot.database.scope import cross_tenant
-from tenants import passkeys, two_factor
+from tenants import passkeys, policy, two_factor
 from tenants.auth_backends import enter_tenant_of
 from tenants.forms import BAD_CODE_MESSAGE, THROTTLED_MESSAGE, OTPCodeForm, PasswordLoginForm
 from tenants.models import User
@@ -118,6 +118,8 @@ def _back_to_password_step(request: HttpRequest, site: AdminSite, *, expired: bo
 def finish_login(request: HttpRequest, site: AdminSite, user: User, device: Device | None) -> str:
     """Log the user in (new session key) and bind the verified device; returns where to go next."""
     pending = request.session.pop(PENDING_KEY, {})
+    # The auth.login audit entry names the factor (audit.receivers reads it).
+    request.cot_login_factor = two_factor.factor_name(device)  # type: ignore[attr-defined]
     # The backend that accepted the password in step 1, so login() needs no guess.
     login(request, user, backend=str(pending.get("backend") or "") or None)
     # The user object from login() lacks what OTPMiddleware adds to request.user;
@@ -134,7 +136,7 @@ def _next_step(request: HttpRequest, site: AdminSite, user: User) -> HttpRespons
     if two_factor.has_second_factor(user):
         step = "admin:login_enrol" if passkey_enrolment_allowed(request, user) else "admin:login_verify"
         return redirect(reverse(step, current_app=site.name))
-    if requires_two_factor(user) or passkeys.requires_passkey(user):
+    if requires_two_factor(user) or policy.requires_passkey(user):
         return redirect(reverse("admin:login_enrol", current_app=site.name))
     return HttpResponseRedirect(finish_login(request, site, user, None))
 
@@ -147,7 +149,7 @@ def codes_accepted(user: User) -> bool:
     """
     if not two_factor.has_confirmed_authenticator(user):
         return False
-    return not (passkeys.requires_passkey(user) and passkeys.has_passkey(user))
+    return not (policy.requires_passkey(user) and passkeys.has_passkey(user))
 
 
 def passkey_enrolment_allowed(request: HttpRequest, user: User) -> bool:
@@ -160,7 +162,7 @@ def passkey_enrolment_allowed(request: HttpRequest, user: User) -> bool:
     if not two_factor.has_second_factor(user):
         return True
     pending = request.session.get(PENDING_KEY) or {}
-    return bool(pending.get("code_verified")) and passkeys.requires_passkey(user) and not passkeys.has_passkey(user)
+    return bool(pending.get("code_verified")) and policy.requires_passkey(user) and not passkeys.has_passkey(user)
 
 
 def _page_context(request: HttpRequest, site: AdminSite, title: str, **extra: Any) -> dict[str, Any]:
@@ -226,7 +228,7 @@ def verify_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
     form = OTPCodeForm(data=request.POST if request.method == "POST" and accepts_codes else None)
     if form.is_valid():
         result = two_factor.verify_code(user, form.cleaned_data["otp_token"])
-        if result.device is not None and passkeys.requires_passkey(user) and not passkeys.has_passkey(user):
+        if result.device is not None and policy.requires_passkey(user) and not passkeys.has_passkey(user):
             # The code proves the factor; the tenant wants a passkey before the login ends.
             request.session[PENDING_KEY] = {**request.session[PENDING_KEY], "code_verified": True}
             return redirect(reverse("admin:login_enrol", current_app=site.name))
@@ -258,7 +260,7 @@ def enrol_step(request: HttpRequest, site: AdminSite) -> HttpResponse:
         # Someone who knows only the password must never replace an enrolled second factor.
         return redirect(reverse("admin:login_verify", current_app=site.name))
     pending = request.session[PENDING_KEY]
-    if passkeys.requires_passkey(user) or pending.get("code_verified"):
+    if policy.requires_passkey(user) or pending.get("code_verified"):
         # A passkey or nothing: no authenticator secret is made for a login that cannot use it.
         context = _page_context(request, site, "Add a passkey", form=None, passkey_only=True, next=pending["next"])
         return render(request, "cockpit/login_enrol.html", context)

@@ -40,7 +40,7 @@ from django_otp_webauthn.views import (
 )
 
 import audit
-from tenants import passkeys, two_factor
+from tenants import passkeys, policy, two_factor
 from tenants.models import User
 from tenants.policy import session_is_fully_authenticated
 from tenants.views import auth
@@ -79,6 +79,17 @@ class _Ceremony:
             # mistake, a 400 like malformed JSON.
             exc = exceptions.MalformedRequest()
         return super().handle_exception(exc)  # type: ignore[misc]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Every ceremony step is a POST; anything else is answered before the library looks at the session.
+        if request.method != "POST":
+            return self.http_method_not_allowed(request)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = JsonResponse({"detail": "Use POST.", "code": "method_not_allowed"}, status=405)
+        response["Allow"] = "POST"
+        return response
 
     def _parse_request_data(self, request: HttpRequest) -> Any:
         data = super()._parse_request_data(request)  # type: ignore[misc]
@@ -253,7 +264,7 @@ def passkeys_page(request: HttpRequest, site: AdminSite) -> TemplateResponse:
         "allowed": allowed,
         "not_here": "" if allowed else NOT_HERE_MESSAGES[getattr(request, "support_grant", None) is not None],
         "passkeys": passkeys.passkeys_of(user) if allowed else [],
-        "required": passkeys.requires_passkey(user),
+        "required": policy.requires_passkey(user),
     }
     return TemplateResponse(request, "cockpit/passkeys.html", context)
 

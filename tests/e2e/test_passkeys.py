@@ -75,6 +75,8 @@ def test_passkey_is_enrolled_at_first_login_and_logs_in_next_time(page: Page, tm
     page.click("#passkey-verification-button")
     expect(page).to_have_url("/cockpit/")
     assert signatures(cdp, authenticator) == before + 1
+    logins = AuditEntry.objects.filter(event="auth.login", actor=user).order_by("seq")
+    assert [entry.additional_data["factor"] for entry in logins] == ["passkey", "passkey"]
     credential.refresh_from_db()
     assert credential.last_used_at is not None
 

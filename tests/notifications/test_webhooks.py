@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -17,79 +12,16 @@ from django.core import mail
 from django.utils import timezone
 
 from devices.models import Alarm
-from notifications import tasks
 from notifications.checks import allowed_networks_are_networks
 from notifications.models import Delivery, NotificationRule
 from notifications.services import do_create_notification_rule, do_rotate_webhook_secret
 from notifications.services.deliveries import deliver
 from tenants.models import Role
 from tenants.services import do_create_support_grant, do_update_tenant_policy
-from tests.factories import api_client, device_client, grant, make_device, make_group, make_user, verified_client
+from tests.factories import api_client, grant, make_device, make_group, make_user, verified_client
+from tests.support.notifications import Receiver, raise_alarm, run_jobs, verified
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
-
-
-class Receiver:
-    """A webhook receiver on loopback: records every request, answers the statuses it is given in turn."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.statuses = statuses
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status = receiver.statuses[min(len(receiver.requests), len(receiver.statuses)) - 1]
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cot"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver(settings: Any) -> Iterator[Receiver]:
-    settings.COT_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the operator allows the test's own loopback
-    started = Receiver([200])
-    yield started
-    started.server.shutdown()
-    started.server.server_close()
-
-
-@pytest.fixture
-def queued(monkeypatch: Any) -> list[tuple[int, float]]:
-    """Delivery jobs queued (with their countdown), run by the test as a worker would."""
-    jobs: list[tuple[int, float]] = []
-    monkeypatch.setattr(tasks.deliver_notification, "delay", lambda pk: jobs.append((pk, 0.0)))
-    monkeypatch.setattr(
-        tasks.deliver_notification, "apply_async", lambda args, countdown=0.0: jobs.append((args[0], countdown))
-    )
-    return jobs
-
-
-def run_jobs(queued: list[tuple[int, float]]) -> list[str]:
-    """Run the jobs queued so far (the retries they queue stay queued)."""
-    jobs = list(queued)
-    queued.clear()
-    return [deliver(pk) for pk, _countdown in jobs]
-
-
-def raise_alarm(credential: str, severity: str, kind: str = "high_temperature") -> Any:
-    body = {"type": kind, "severity": severity, "text": "Temperature 81 °C"}
-    return device_client(credential).post("/api/device/v1/alarms", body, format="json")
-
-
-def verified(secret: str, request: dict[str, Any]) -> bool:
-    headers, body = request["headers"], request["body"]
-    expected = hmac.new(secret.encode(), headers["X-Cot-Timestamp"].encode() + b"." + body, hashlib.sha256)
-    return hmac.compare_digest(headers["X-Cot-Signature"], f"sha256={expected.hexdigest()}")
 
 
 def test_a_new_major_alarm_reaches_the_receiver_signed_exactly_once(

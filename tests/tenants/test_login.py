@@ -222,7 +222,7 @@ def test_attempts_refused_by_the_lockout_are_counted_not_chained(acme_admin: Use
     device = TOTPDevice.objects.get(user=acme_admin)
     user_client.post(ENROL, {"otp_token": totp_code(device)}, REMOTE_ADDR="203.0.113.11")
     [login] = events("auth.login", acme_admin)
-    assert login.additional_data == {"refused_while_locked_out": 12}
+    assert login.additional_data == {"refused_while_locked_out": 12, "factor": "authenticator app"}
 
 
 def test_every_address_is_bounded_whichever_accounts_it_tries(acme_admin: User, clock: Any) -> None:

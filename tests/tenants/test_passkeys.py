@@ -81,6 +81,9 @@ def test_nobody_starts_a_ceremony_without_a_login() -> None:
         response = client.post(url)
         assert response.status_code == 403
         assert response.json()["code"] == "not_authenticated"
+        wrong_method = client.get(url)
+        assert (wrong_method.status_code, wrong_method["Allow"]) == (405, "POST")
+        assert wrong_method.json()["detail"] == "Use POST."
 
 
 def test_a_password_alone_adds_no_passkey_beside_an_authenticator() -> None:
