@@ -14,10 +14,12 @@ to the caller, and the check must sit between the lookup and the connect.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,14 +129,38 @@ def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, s
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    """POST ``body``; the response's status code. ``WebhookRefused`` for a refused target, ``OSError`` otherwise."""
+    """POST ``body``; the response's status code. ``WebhookRefused`` for a refused target, ``OSError`` otherwise.
+
+    ``timeout`` bounds the whole exchange after the lookup, not only each read: a receiver
+    that drips its answer a byte at a time is cut off when it is up (a watchdog shuts the
+    socket down, which ends a blocked read).
+    """
     connection, target = _connection(url, timeout)
+    expired = threading.Event()
+
+    def cut_off() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("POST", target, body=body, headers={**headers, "Content-Type": "application/json"})
         response = connection.getresponse()
         response.read(64 * 1024)  # a little of the answer, so the connection closes cleanly
+        if expired.is_set():
+            raise OSError(f"The receiver took longer than {timeout:g} s.")
         return int(response.status)
-    except (http.client.HTTPException, ssl.SSLError) as error:
+    except (http.client.HTTPException, OSError) as error:
+        if expired.is_set():
+            raise OSError(f"The receiver took longer than {timeout:g} s.") from None
+        if isinstance(error, OSError) and not isinstance(error, ssl.SSLError):
+            raise
         raise OSError(f"{type(error).__name__}: {error}") from None
     finally:
+        watchdog.cancel()
         connection.close()

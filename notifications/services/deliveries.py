@@ -38,6 +38,8 @@ ALARM_FIELDS = ("tenant_id", "device_id", "alarm_id", "type", "severity", "text"
 # Held deliveries sent in one digest message at most; more wait for the next beat.
 DIGEST_MAX = 200
 RETRY_BASE_SECONDS = 30
+# How long past the send's deadline a claimed delivery stays leased to its worker.
+LEASE_MARGIN_SECONDS = 30
 USER_AGENT = "cot-webhooks/1"
 
 
@@ -132,31 +134,70 @@ def _enqueue(
 
 
 def deliver(delivery_id: int) -> str:
-    """Send one pending delivery (idempotent: anything but a pending, due delivery is left alone)."""
+    """Send one pending delivery (idempotent: anything but a pending, due delivery is left alone).
+
+    Three steps, so no transaction or row lock is held while a receiver takes its time:
+    claim the delivery (and a held one's batch) in a short transaction by moving its next
+    attempt past the send's deadline (a *lease*: no other worker or beat finds it due),
+    send, then record the outcome on the rows still holding that lease. A worker that dies
+    while sending leaves the lease to expire, and the beat job sends again: at least once,
+    with the same ``X-Cot-Delivery`` for the receiver to drop duplicates.
+    """
     with cross_tenant("jobs.task"):
         tenant_id = Delivery.objects.filter(pk=delivery_id).values_list("tenant_id", flat=True).first()
     if tenant_id is None:
         return "missing"
-    with tenant_scope(tenant_id), transaction.atomic():
-        # Locked while it is sent: a second worker with the same message skips it.
+    with tenant_scope(tenant_id):
+        claimed = _claim(delivery_id)
+        if claimed is None:
+            return "not due"
+        batch, lease = claimed
+        lead = batch[0]
+        if not lead.rule.enabled:
+            for item in batch:
+                item.status, item.finished_at, item.next_attempt_at = Delivery.Status.FAILED, timezone.now(), None
+                item.error = "The rule was switched off before this was sent."
+            outcome = "switched off"
+        else:
+            outcome = _send(batch, digest=lead.batch_at is not None)
+        _record(batch, lease)
+    # A held batch is retried by the beat job with the rule's other due deliveries.
+    if lead.batch_at is None and lead.status == Delivery.Status.PENDING and lead.next_attempt_at:
+        _retry_later(lead.pk, max(0.0, (lead.next_attempt_at - timezone.now()).total_seconds()))
+    return outcome
+
+
+def _claim(delivery_id: int) -> tuple[list[Delivery], datetime] | None:
+    """Lock the due delivery (and its held batch), lease them past the send's deadline, commit."""
+    with transaction.atomic():
+        # skip_locked: a second worker with the same message skips it.
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("rule")
             .filter(pk=delivery_id, status=Delivery.Status.PENDING)
             .first()
         )
-        if delivery is None or (delivery.next_attempt_at is not None and delivery.next_attempt_at > timezone.now()):
-            return "not due"
+        now = timezone.now()
+        if delivery is None or (delivery.next_attempt_at is not None and delivery.next_attempt_at > now):
+            return None
         batch = _due_batch(delivery) if delivery.batch_at is not None else [delivery]
-        outcome = _send(batch, digest=delivery.batch_at is not None)
-        Delivery.objects.bulk_update(
-            batch, ["status", "attempts", "response_code", "error", "next_attempt_at", "finished_at"]
+        lease = now + timedelta(seconds=settings.COT_WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+        Delivery.objects.filter(pk__in=[item.pk for item in batch]).update(next_attempt_at=lease)
+    return batch, lease
+
+
+def _record(batch: list[Delivery], lease: datetime) -> None:
+    """Save each delivery's outcome, unless its lease ran out and another worker took it over."""
+    with transaction.atomic():
+        still_ours = set(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=[item.pk for item in batch], status=Delivery.Status.PENDING, next_attempt_at=lease)
+            .values_list("pk", flat=True)
         )
-        # A held batch is retried by the beat job with the rule's other due deliveries.
-        if delivery.batch_at is None and delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at:
-            countdown = max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds())
-            transaction.on_commit(partial(_retry_later, delivery.pk, countdown))
-        return outcome
+        Delivery.objects.bulk_update(
+            [item for item in batch if item.pk in still_ours],
+            ["status", "attempts", "response_code", "error", "next_attempt_at", "finished_at"],
+        )
 
 
 def _due_batch(lead: Delivery) -> list[Delivery]:

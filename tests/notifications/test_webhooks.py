@@ -11,15 +11,16 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from cot.database.scope import tenant_scope
 from devices.models import Alarm
 from notifications.checks import allowed_networks_are_networks
 from notifications.models import Delivery, NotificationRule
-from notifications.services import do_create_notification_rule, do_rotate_webhook_secret
+from notifications.services import deliveries, do_create_notification_rule, do_rotate_webhook_secret
 from notifications.services.deliveries import deliver
 from tenants.models import Role
 from tenants.services import do_create_support_grant, do_update_tenant_policy
 from tests.factories import api_client, grant, make_device, make_group, make_user, verified_client
-from tests.support.notifications import Receiver, raise_alarm, run_jobs, verified
+from tests.support.notifications import DrippingReceiver, Receiver, raise_alarm, run_jobs, verified
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "telemetry"])
 
@@ -226,3 +227,45 @@ def test_a_malformed_allowed_network_stops_the_start(settings: Any) -> None:
     assert error.id == "notifications.E001" and "'10.300.0.0/16'" in error.msg
     settings.COT_WEBHOOK_ALLOWED_NETWORKS = ["10.20.0.0/16", "fd00::/8"]
     assert allowed_networks_are_networks() == []
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout(
+    acme: Any, acme_admin: Any, settings: Any, queued: list[tuple[int, float]]
+) -> None:
+    settings.COT_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.COT_WEBHOOK_TIMEOUT_SECONDS = 1
+    with DrippingReceiver(seconds=15) as url:
+        do_create_notification_rule(
+            actor=acme_admin, channel="webhook", name="Ops", severities=["MAJOR"], webhook_url=url
+        )
+        _, credential = make_device(acme)
+        raise_alarm(credential, "MAJOR")
+        # Each byte comes well within the 1 s read timeout; only the whole exchange's deadline ends it.
+        assert run_jobs(queued) == ["retrying"]
+    delivery = Delivery.objects.get()
+    assert delivery.error == "The receiver took longer than 1 s." and delivery.response_code is None
+
+
+def test_a_claimed_delivery_is_leased_and_a_late_outcome_does_not_overwrite_a_newer_one(
+    acme: Any, acme_admin: Any, receiver: Receiver, queued: list[tuple[int, float]]
+) -> None:
+    do_create_notification_rule(
+        actor=acme_admin, channel="webhook", name="Ops", severities=["MAJOR"], webhook_url=receiver.url
+    )
+    _, credential = make_device(acme)
+    raise_alarm(credential, "MAJOR")
+    (pk, _), *_ = queued
+    queued.clear()
+    with tenant_scope(acme.pk):
+        claimed = deliveries._claim(pk)  # a worker took it and then died while sending
+    assert claimed is not None
+    batch, lease = claimed
+    assert deliver(pk) == "not due"  # leased: no second worker sends meanwhile
+    with time_machine.travel(lease + timedelta(minutes=1, seconds=1), tick=False):
+        assert pk in deliveries.due_deliveries(timezone.now())  # the lease ran out: the beat sends again
+        assert deliver(pk) == "sent"
+    for item in batch:
+        item.status, item.error = "failed", "stale outcome of the dead worker"
+    with tenant_scope(acme.pk):
+        deliveries._record(batch, lease)
+    assert Delivery.objects.get(pk=pk).status == "succeeded"

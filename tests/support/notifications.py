@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,3 +56,36 @@ def verified(secret: str, request: dict[str, Any]) -> bool:
     headers, body = request["headers"], request["body"]
     expected = hmac.new(secret.encode(), headers["X-Cot-Timestamp"].encode() + b"." + body, hashlib.sha256)
     return hmac.compare_digest(headers["X-Cot-Signature"], f"sha256={expected.hexdigest()}")
+
+
+class DrippingReceiver:
+    """A receiver that answers one byte of its headers every 0.2 s for ``seconds``, then completes (200).
+
+    Every byte arrives well within a read timeout, so only a deadline on the whole exchange
+    stops a sender from waiting the full ``seconds``.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hooks/slow"
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                deadline = time.monotonic() + self.seconds
+                while time.monotonic() < deadline and not self.stop.wait(0.2):
+                    conn.sendall(b"a")
+                conn.sendall(b"\r\nContent-Length: 0\r\n\r\n")
+
+    def __enter__(self) -> str:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.listener.close()
