@@ -349,6 +349,8 @@ COT_ROLLOUT_SWEEP_BATCH = env.int("COT_ROLLOUT_SWEEP_BATCH", default=1000)
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cot@localhost")
+# Seconds an SMTP server may take per operation; a hung relay must not hold a worker for ever.
+EMAIL_TIMEOUT = env.int("COT_EMAIL_TIMEOUT_SECONDS", default=10)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -68,10 +68,12 @@ def rollout_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any
 
 
 def rollout_target_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:
-    """Every member reads the targets; a support grant limited to device groups those of its groups' devices."""
+    """Every member reads the targets; a limited support grant those of its groups' devices in its groups' rollouts."""
     qs = tenant_readable(qs, caller, action)
     limit = caller.device_group_limit
-    return qs if limit is None else qs.filter(device__group__in=limit)
+    if limit is None:
+        return qs
+    return within_group_limit(qs.filter(device__group__in=limit), caller, "rollout__target_groups")
 
 
 def rollout_part_rule(qs: QuerySet[Any], caller: Caller, action: str) -> QuerySet[Any]:

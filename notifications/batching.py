@@ -24,9 +24,13 @@ DIGEST_CHOICES = (
 DIGEST_MINUTES = tuple(minutes for minutes, _ in DIGEST_CHOICES)
 
 
+# In the tz database but no place's zone: the server's own setting, and helper entries.
+_NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 def timezone_problem(name: str) -> str | None:
     """Why ``name`` is not a time zone cot knows (IANA names such as Europe/Berlin), or ``None``."""
-    if name not in available_timezones():
+    if name in _NOT_PLACES or name not in available_timezones():
         return f"Unknown time zone {name!r}: use an IANA name such as Europe/Berlin or UTC."
     return None
 
@@ -66,14 +70,28 @@ def digest_due(minutes: int, zone_name: str, now: datetime) -> datetime | None:
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     # Wall-clock arithmetic (same tzinfo): a daily digest comes at local midnight, DST or not.
     elapsed = (local.replace(tzinfo=None) - midnight.replace(tzinfo=None)).total_seconds()
-    windows = int(elapsed // (minutes * 60)) + 1
-    return midnight + timedelta(minutes=windows * minutes)
+    due = midnight + timedelta(minutes=(int(elapsed // (minutes * 60)) + 1) * minutes)
+    # In the hour a clock turns back, wall-clock time can name a moment already past.
+    while due <= now:
+        due += timedelta(minutes=minutes)
+    return due
 
 
 def batch_time(rule: Any, now: datetime, *, critical: bool) -> datetime | None:
-    """When ``rule``'s notification of ``now`` is due as part of a combined message; ``None``: send it at once."""
-    held = quiet_end(rule.quiet_from, rule.quiet_until, rule.quiet_timezone, now)
-    if held is not None and critical and rule.critical_breaks_quiet:
-        held = None
-    due = [moment for moment in (held, digest_due(rule.digest_minutes, rule.quiet_timezone, now)) if moment]
-    return max(due) if due else None
+    """When ``rule``'s notification of ``now`` is due as part of a combined message; ``None``: send it at once.
+
+    A critical alarm goes at once where the rule lets it break through. In quiet hours,
+    everything waits for their end; otherwise for the digest, and a digest that would fall
+    into quiet hours comes when they end instead (a daily digest at midnight with quiet
+    hours 22:00-07:00 comes at 07:00).
+    """
+    if critical and rule.critical_breaks_quiet:
+        return None
+    quiet = (rule.quiet_from, rule.quiet_until, rule.quiet_timezone)
+    held = quiet_end(*quiet, now)
+    if held is not None:
+        return held
+    due = digest_due(rule.digest_minutes, rule.quiet_timezone, now)
+    if due is None:
+        return None
+    return quiet_end(*quiet, due) or due

@@ -18,19 +18,23 @@ SUPPORT_GRANT_SESSION_KEY = "cot_support_grant"
 REPEATED_POLL_SECONDS = 600
 
 
-def repeated_poll(request: HttpRequest, grant: SupportGrant) -> bool:
-    """Whether this is a live page's refresh (htmx GET) of a path and query recorded in the last ten minutes.
+def mark_live_refresh(request: HttpRequest) -> None:
+    """Say that this response is a live page's periodic refresh (the dashboard's panels, a device page's
+    live part, the device list's rows), which a support session records once per ten minutes."""
+    request.cot_live_refresh = True  # type: ignore[attr-defined]
 
-    An open dashboard or device page asks every 30 seconds; one entry per ten minutes
-    tells the customer the page stayed open without burying the rest of the trail. The
-    first request of each path and query in the session is always recorded, so whatever
-    the engineer read is named in the trail (a forged header only skips a repeat of it).
+
+def _poll_key(request: HttpRequest, grant: SupportGrant, status: int) -> str | None:
+    """The key under which a live refresh is remembered, or ``None`` for anything else (always recorded).
+
+    Only views that call ``mark_live_refresh`` qualify, whatever headers the client sends;
+    the answer's status is part of the key, so a read that once failed and now succeeds
+    is recorded again.
     """
-    if request.method != "GET" or not request.headers.get("HX-Request"):
-        return False
-    seen = f"{grant.pk}|{request.session.session_key}|{request.path}|{request.META.get('QUERY_STRING', '')}"
-    key = "cot:support-poll:" + hashlib.sha256(seen.encode()).hexdigest()
-    return not cache.add(key, 1, REPEATED_POLL_SECONDS)
+    if request.method != "GET" or not getattr(request, "cot_live_refresh", False):
+        return None
+    seen = f"{grant.pk}|{request.session.session_key}|{request.path}|{request.META.get('QUERY_STRING', '')}|{status}"
+    return "cot:support-poll:" + hashlib.sha256(seen.encode()).hexdigest()
 
 
 class SupportGrantMiddleware:
@@ -43,7 +47,13 @@ class SupportGrantMiddleware:
         grant = self._grant_for(request)
         request.support_grant = grant  # type: ignore[attr-defined]
         response = self.get_response(request)
-        if grant is not None and not repeated_poll(request, grant):
+        if grant is None:
+            return response
+        # A live page's refresh of what was recorded in the last ten minutes is not recorded
+        # again: an open dashboard asks every 30 s. The first of each path, query and status
+        # always is, so whatever the engineer read is named in the trail.
+        poll = _poll_key(request, grant, response.status_code)
+        if poll is None or cache.get(poll) is None:
             # "Everything they do is audited": one entry per request under the grant, with
             # its query string, so the customer sees what was searched, filtered and exported.
             audit.record(
@@ -56,6 +66,8 @@ class SupportGrantMiddleware:
                     "status": response.status_code,
                 },
             )
+            if poll is not None:  # remembered only once recorded
+                cache.set(poll, 1, REPEATED_POLL_SECONDS)
         return response
 
     @staticmethod

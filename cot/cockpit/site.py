@@ -21,6 +21,7 @@ from cot.cockpit.dashboard import dashboard_panel, dashboard_panels
 from tenants import grant_scopes, two_factor
 from tenants.access import caller_for
 from tenants.policy import session_is_fully_authenticated
+from tenants.support_middleware import mark_live_refresh
 from tenants.views import auth, passkeys
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponseBase])
@@ -104,11 +105,13 @@ class CockpitSite(AdminSite):
 
     def dashboard_fragment(self, request: HttpRequest) -> TemplateResponse:
         """The dashboard's panels alone, for the page's periodic refresh (htmx)."""
+        mark_live_refresh(request)
         context = {**self._dashboard_context(request), "refreshing": True}
         return TemplateResponse(request, "admin/cockpit/_dashboard_panels.html", context)
 
     def dashboard_panel_fragment(self, request: HttpRequest, key: str) -> HttpResponse:
         """One (lazy) panel, asked for by the page once loaded; empty for a panel the caller does not see."""
+        mark_live_refresh(request)
         rendered = dashboard_panel(request, key)
         if rendered is None:
             return HttpResponse("")

@@ -31,6 +31,7 @@ from devices.models import Alarm, Device, Operation
 from devices.services import registry
 from tenants import access
 from tenants.models import Action
+from tenants.support_middleware import mark_live_refresh
 
 if TYPE_CHECKING:
     from django.contrib import admin
@@ -115,6 +116,7 @@ class DevicePageMixin(_AdminBase):
 
     def live_panels_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The page's live part alone, for its periodic refresh (htmx); 404 alike for missing and out of reach."""
+        mark_live_refresh(request)
         device = self.visible_device(request, object_id)
         context = {
             **self.admin_site.each_context(request),

@@ -28,6 +28,7 @@ from devices.models import Device, DeviceGroup, PayloadPurge
 from devices.services import registry
 from tenants import access
 from tenants.models import Action, User
+from tenants.support_middleware import mark_live_refresh
 
 if TYPE_CHECKING:
     _AdminBase = admin.ModelAdmin[Any]
@@ -156,6 +157,8 @@ class DeviceAdmin(DevicePageMixin, TenantScopedAdminMixin, admin.ModelAdmin):
         return f"{obj.credential_prefix}…{issued}"
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if getattr(request, "htmx", False):
+            mark_live_refresh(request)  # the list's rows refreshing themselves (static/cockpit/live.js)
         context = {**(extra_context or {}), "next_steps": next_steps(request, self.admin_site.name)}
         return super().changelist_view(request, context)
 

@@ -70,6 +70,12 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "parent_shown", "description")
     search_fields = ("name",)
 
+    def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
+        # Filtering by parent would let a caller search out the id of a parent they may not see.
+        if lookup.split("__", 1)[0] == "parent":
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
     def get_queryset(self, request: HttpRequest) -> Any:
         # A parent outside the caller's reach (rights are not inherited) is not named to them.
         visible = DeviceGroup.objects.restrict(request.user, Action.VIEW).order_by().values("pk")
@@ -77,7 +83,10 @@ class DeviceGroupAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         return super().get_queryset(request).annotate(shown_parent=shown)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        parent = "parent" if obj is None or self.has_change_permission(request, obj) else "parent_shown"
+        # A parent outside the caller's reach is shown as "-" and not offered for change.
+        hidden_parent = obj is not None and obj.parent_id is not None and not getattr(obj, "shown_parent", "")
+        editable = obj is None or (self.has_change_permission(request, obj) and not hidden_parent)
+        parent = "parent" if editable else "parent_shown"
         if obj is not None and access.manages_rights(request.user):
             return ("name", parent, "description", "rights_link")
         return ("name", parent, "description")

@@ -50,7 +50,8 @@ def do_update_device_group(group: DeviceGroup, changes: dict[str, Any], *, actor
 
     A new ``parent`` must be a group of the same tenant on which the actor holds
     ``change`` (administrators: any), and never the group itself or one of its own
-    subgroups. Moving a group changes navigation only: rights stay on each group.
+    subgroups. Moving a group changes navigation only: rights stay on each group. An
+    empty parent from an actor who cannot see the current one leaves it where it is.
     """
     if actor is not None:
         group = access_by_id(actor, DeviceGroup, group.pk, Action.CHANGE)
@@ -61,6 +62,11 @@ def do_update_device_group(group: DeviceGroup, changes: dict[str, Any], *, actor
     if name and DeviceGroup.objects.filter(tenant=group.tenant_id, name=name).exclude(pk=group.pk).exists():
         raise ValidationError({"name": f"A device group named '{name}' already exists."})
     old_parent = group.parent_id
+    clears_parent = changes.get("parent", False) is None and old_parent is not None and actor is not None
+    if clears_parent and not DeviceGroup.objects.restrict(actor, Action.VIEW).filter(pk=old_parent).exists():
+        # The caller was never shown this parent (it reads as empty to them): an empty
+        # parent in their change means "as it is", not "move to the top".
+        changes = {name: value for name, value in changes.items() if name != "parent"}
     if "parent" in changes:
         parent = changes["parent"]
         _lock_tree(group.tenant_id)

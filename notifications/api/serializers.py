@@ -32,6 +32,10 @@ class NotificationRuleSerializer(StrictModelSerializer):
         child=serializers.ChoiceField(choices=["administrator", "standard", "business"]), required=False, max_length=3
     )
 
+    digest_minutes = serializers.IntegerField(
+        required=False, help_text="Collect notifications into one message every 15, 60, 240 or 1440 minutes; 0: off."
+    )
+
     class Meta:
         model = NotificationRule
         fields = ["id", "channel", *EDITABLE, "secret_rotated_at", "created_at"]

@@ -41,6 +41,7 @@ RETRY_BASE_SECONDS = 30
 # How long past the send's deadline a claimed delivery stays leased to its worker.
 LEASE_MARGIN_SECONDS = 30
 USER_AGENT = "cot-webhooks/1"
+NO_READER = "No active recipient may read this notification."
 
 
 def notify_alarm(
@@ -160,9 +161,10 @@ def deliver(delivery_id: int) -> str:
             outcome = "switched off"
         else:
             outcome = _send(batch, digest=lead.batch_at is not None)
-        _record(batch, lease)
-    # A held batch is retried by the beat job with the rule's other due deliveries.
-    if lead.batch_at is None and lead.status == Delivery.Status.PENDING and lead.next_attempt_at:
+        kept = _record(batch, lease)
+    # A held batch is retried by the beat job with the rule's other due deliveries; a lost
+    # lease means another worker has taken over and schedules its own retry.
+    if kept and lead.batch_at is None and lead.status == Delivery.Status.PENDING and lead.next_attempt_at:
         _retry_later(lead.pk, max(0.0, (lead.next_attempt_at - timezone.now()).total_seconds()))
     return outcome
 
@@ -181,13 +183,25 @@ def _claim(delivery_id: int) -> tuple[list[Delivery], datetime] | None:
         if delivery is None or (delivery.next_attempt_at is not None and delivery.next_attempt_at > now):
             return None
         batch = _due_batch(delivery) if delivery.batch_at is not None else [delivery]
-        lease = now + timedelta(seconds=settings.COT_WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS)
+        lease = now + timedelta(seconds=_lease_seconds(delivery.rule))
         Delivery.objects.filter(pk__in=[item.pk for item in batch]).update(next_attempt_at=lease)
     return batch, lease
 
 
-def _record(batch: list[Delivery], lease: datetime) -> None:
-    """Save each delivery's outcome, unless its lease ran out and another worker took it over."""
+def _lease_seconds(rule: NotificationRule) -> float:
+    """How long a send may take before another worker may try: one webhook exchange, or a mail
+    per recipient (each SMTP step bounded by ``EMAIL_TIMEOUT``), plus a margin."""
+    if rule.channel == NotificationRule.Channel.WEBHOOK:
+        return settings.COT_WEBHOOK_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+    recipients = len(rule.recipient_users) + 20 * len(rule.recipient_roles)  # a role: assume a few dozen people
+    return LEASE_MARGIN_SECONDS + float(settings.EMAIL_TIMEOUT or 10) * max(1, recipients)
+
+
+def _record(batch: list[Delivery], lease: datetime) -> bool:
+    """Save each delivery's outcome, unless its lease ran out and another worker took it over.
+
+    Whether the first (the job's own) delivery was still this worker's.
+    """
     with transaction.atomic():
         still_ours = set(
             Delivery.objects.select_for_update()
@@ -198,6 +212,7 @@ def _record(batch: list[Delivery], lease: datetime) -> None:
             [item for item in batch if item.pk in still_ours],
             ["status", "attempts", "response_code", "error", "next_attempt_at", "finished_at"],
         )
+    return batch[0].pk in still_ours
 
 
 def _due_batch(lead: Delivery) -> list[Delivery]:
@@ -225,13 +240,15 @@ def _send(batch: list[Delivery], *, digest: bool) -> str:
     """One attempt for ``batch`` (one delivery, or a rule's held ones as a digest); records it on each (not saved)."""
     lead, now = batch[0], timezone.now()
     code: int | None = None
+    unread: set[int] = set()
     try:
         if lead.rule.channel == NotificationRule.Channel.WEBHOOK:
             code = _post(batch, digest=digest)
             succeeded = 200 <= code < 300
             error = "" if succeeded else f"The receiver answered {code}."
         else:
-            succeeded, error = _mail(batch, digest=digest)
+            unread = _mail(batch, digest=digest)
+            succeeded, error = True, ""
     except webhooks.WebhookRefused as refused:
         for item in batch:
             item.attempts += 1
@@ -242,6 +259,9 @@ def _send(batch: list[Delivery], *, digest: bool) -> str:
         succeeded, error = False, (str(failure) or type(failure).__name__)[:500]
     for item in batch:
         _record_attempt(item, succeeded, code, error, now)
+        if item.pk in unread:  # nobody may read it: failed, not retried (nobody would be told later either)
+            item.status, item.finished_at, item.next_attempt_at = Delivery.Status.FAILED, now, None
+            item.error = NO_READER
     outcomes: dict[str, str] = {Delivery.Status.SUCCEEDED: "sent", Delivery.Status.FAILED: "failed"}
     return outcomes.get(lead.status, "retrying")
 
@@ -291,7 +311,7 @@ def _readable(user: User, caller: Any, items: list[Delivery]) -> list[Delivery]:
     ]
 
 
-def mail_messages(batch: list[Delivery], *, digest: bool) -> list[EmailMessage]:
+def mail_messages(batch: list[Delivery], *, digest: bool) -> tuple[list[EmailMessage], set[int]]:
     """One message per recipient of the rule, holding what that recipient may read.
 
     An alarm goes to those who may see its device (a Standard user named by their role
@@ -308,7 +328,8 @@ def mail_messages(batch: list[Delivery], *, digest: bool) -> list[EmailMessage]:
         .distinct()
         .order_by("email")
     )
-    messages = []
+    messages: list[EmailMessage] = []
+    told: set[int] = set()
     for user in candidates:
         caller = caller_for(user)
         items = _readable(user, caller, batch) if caller is not None else []
@@ -321,17 +342,18 @@ def mail_messages(batch: list[Delivery], *, digest: bool) -> list[EmailMessage]:
             subject = f"[cot] {rule.name}: {items[0].payload.get('event')}"
             body = json.dumps(items[0].payload, indent=2, sort_keys=True)
         messages.append(EmailMessage(subject, body, None, [user.email]))
-    return messages
+        told.update(item.pk for item in items)
+    return messages, told
 
 
-def _mail(batch: list[Delivery], *, digest: bool) -> tuple[bool, str]:
-    messages = mail_messages(batch, digest=digest)
-    if not messages:
-        return False, "No active recipient may read this notification."
-    # One message each: recipients do not learn who else is told.
-    with get_connection() as connection:
-        connection.send_messages(messages)
-    return True, ""
+def _mail(batch: list[Delivery], *, digest: bool) -> set[int]:
+    """Send the batch's messages; the ids of the deliveries no recipient may read (told nobody)."""
+    messages, told = mail_messages(batch, digest=digest)
+    if messages:
+        # One message each: recipients do not learn who else is told.
+        with get_connection() as connection:
+            connection.send_messages(messages)
+    return {item.pk for item in batch} - told
 
 
 def due_deliveries(now: datetime) -> list[int]:

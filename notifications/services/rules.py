@@ -14,7 +14,7 @@ import audit
 from cot.text import text_problem
 from cot.updates import save_changes
 from notifications import batching, signing, webhooks
-from notifications.models import EVENTS, SEVERITIES, NotificationRule
+from notifications.models import EVENTS, SEVERITIES, Delivery, NotificationRule
 from tenants import access
 from tenants.grant_scopes import device_group_choices
 from tenants.models import Action, Role, User
@@ -36,6 +36,7 @@ EDITABLE = (
     "digest_minutes",
 )
 RECIPIENT_ROLES = (Role.Kind.ADMINISTRATOR, Role.Kind.STANDARD, Role.Kind.BUSINESS)
+TIMING = ("quiet_from", "quiet_until", "quiet_timezone", "critical_breaks_quiet", "digest_minutes")
 
 
 def _distinct(values: Iterable[Any], field: str, allowed: Iterable[Any] | None = None) -> list[Any]:
@@ -158,7 +159,20 @@ def do_update_notification_rule(rule: NotificationRule, changes: Mapping[str, An
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
     merged = {name: getattr(rule, name) for name in EDITABLE} | dict(changes)
     cleaned = _cleaned(actor, merged, rule.channel)
-    return save_changes(rule, cleaned, audit_event="notification_rule.update", tenant=rule.tenant_id, actor=actor)
+    timing_before = [getattr(rule, name) for name in TIMING]
+    rule = save_changes(rule, cleaned, audit_event="notification_rule.update", tenant=rule.tenant_id, actor=actor)
+    if [getattr(rule, name) for name in TIMING] != timing_before:
+        _reschedule_held(rule)
+    return rule
+
+
+def _reschedule_held(rule: NotificationRule) -> None:
+    """Held deliveries follow the rule's new quiet hours or digest (one statement): without
+    either, they go out together with the beat job's next round."""
+    now = timezone.now()
+    due = batching.batch_time(rule, now, critical=False) or now
+    held = Delivery.objects.filter(rule=rule, status=Delivery.Status.PENDING, batch_at__isnull=False)
+    held.update(batch_at=due, next_attempt_at=due)
 
 
 @transaction.atomic

@@ -14,7 +14,8 @@ from django.core import mail
 from notifications import tasks
 from notifications.batching import batch_time, digest_due, quiet_end
 from notifications.models import Delivery
-from notifications.services import do_create_notification_rule
+from notifications.services import do_create_notification_rule, do_update_notification_rule
+from notifications.services.deliveries import NO_READER
 from tenants.models import Role
 from tests.factories import api_client, grant, make_device, make_group, make_user
 from tests.support.notifications import Receiver, raise_alarm, run_jobs, verified
@@ -64,6 +65,19 @@ def test_critical_alarms_break_through_unless_the_rule_says_otherwise() -> None:
     assert batch_time(rule, berlin(7, 23), critical=True) == berlin(8, 7)
     rule.digest_minutes = 60
     assert batch_time(rule, berlin(8, 12, 5), critical=False) == berlin(8, 13)
+    # A digest that would fall into quiet hours comes when they end, never in them.
+    assert batch_time(rule, berlin(8, 21, 30), critical=False) == berlin(9, 7)
+    rule.digest_minutes = 1440
+    for hour in (3, 10, 23):
+        assert batch_time(rule, berlin(8, hour), critical=False) == berlin(9 if hour > 7 else 8, 7)
+    # A critical alarm that breaks through waits for no digest either.
+    rule.critical_breaks_quiet = True
+    assert batch_time(rule, berlin(8, 3), critical=True) is None
+
+
+def test_a_digest_window_is_never_in_the_past_when_clocks_turn_back() -> None:
+    turned_back = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 in Berlin, the second time
+    assert digest_due(15, "Europe/Berlin", turned_back) > turned_back
 
 
 # --- held and sent ------------------------------------------------------------------------------
@@ -154,6 +168,26 @@ def test_a_digest_mail_tells_each_recipient_only_what_they_may_read(
     assert "1 notification" in next(m.subject for m in mail.outbox if m.to == [watcher.email])
 
 
+def test_a_rule_takes_quiet_hours_and_a_digest_as_json_numbers_and_times(acme_admin: Any) -> None:
+    body = {
+        "channel": "email",
+        "name": "Nightly",
+        "severities": ["MAJOR"],
+        "recipient_roles": ["administrator"],
+        "quiet_from": "22:00",
+        "quiet_until": "07:00",
+        "quiet_timezone": "Europe/Berlin",
+        "digest_minutes": 60,
+    }
+    client = api_client(acme_admin)
+    created = client.post(RULES, body, format="json")
+    assert created.status_code == 201, created.json()
+    rule = created.json()
+    assert (rule["quiet_from"], rule["digest_minutes"]) == ("22:00:00", 60)
+    updated = client.patch(f"{RULES}{rule['id']}/", {"digest_minutes": 1440}, format="json")
+    assert updated.status_code == 200, updated.json()
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
@@ -161,6 +195,8 @@ def test_a_digest_mail_tells_each_recipient_only_what_they_may_read(
         ({"quiet_from": "22:00", "quiet_until": "22:00"}, "quiet_until"),
         ({"quiet_from": "22:00", "quiet_until": "07:00", "quiet_timezone": "Mars/Olympus"}, "quiet_timezone"),
         ({"digest_minutes": 7}, "digest_minutes"),
+        ({"digest_minutes": "hourly"}, "digest_minutes"),
+        ({"quiet_from": "22:00", "quiet_until": "07:00", "quiet_timezone": "localtime"}, "quiet_timezone"),
     ],
 )
 def test_quiet_hours_and_digests_are_checked(acme_admin: Any, fields: dict[str, Any], field: str) -> None:
@@ -175,3 +211,36 @@ def _sent(receiver: Receiver, queued: list[tuple[int, float]]) -> list[dict[str,
     before = len(receiver.requests)
     run_jobs(queued)
     return receiver.requests[before:]
+
+
+def test_a_digest_item_nobody_may_read_fails_instead_of_counting_as_sent(
+    acme: Any, acme_admin: Any, queued: list[tuple[int, float]]
+) -> None:
+    north, south = make_group(acme, "north"), make_group(acme, "south")
+    watcher = make_user(acme, Role.Kind.STANDARD, email="north@acme.test")
+    grant(north, ["view"], user=watcher)
+    do_create_notification_rule(
+        actor=acme_admin, channel="email", name="Hourly", severities=["MINOR"], recipient_roles=["standard"]
+    )
+    (north_device, in_north), (south_device, in_south) = make_device(acme, north), make_device(acme, south)
+    raise_alarm(in_north, "MINOR")
+    raise_alarm(in_south, "MINOR")
+    run_jobs(queued)
+    outcome = {d.payload["device"]["id"]: (d.status, d.error) for d in Delivery.objects.all()}
+    assert outcome == {north_device.pk: ("succeeded", ""), south_device.pk: ("failed", NO_READER)}
+    assert [m.to for m in mail.outbox] == [[watcher.email]]
+
+
+def test_held_notifications_follow_the_rules_new_timing(
+    acme: Any, acme_admin: Any, night_rule: tuple[Any, str], receiver: Receiver, queued: list[tuple[int, float]]
+) -> None:
+    rule, _ = night_rule
+    _, credential = make_device(acme)
+    with time_machine.travel(berlin(7, 23, 15), tick=False):
+        raise_alarm(credential, "MAJOR")
+        assert tasks.retry_due_deliveries() == 0
+        # The administrator ends the quiet hours: what they held goes with the beat's next round.
+        do_update_notification_rule(rule, {"quiet_from": None, "quiet_until": None}, actor=acme_admin)
+        assert tasks.retry_due_deliveries() == 1
+        (digest,) = _sent(receiver, queued)
+    assert json.loads(digest["body"])["count"] == 1

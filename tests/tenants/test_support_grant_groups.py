@@ -184,3 +184,23 @@ def test_a_parent_outside_the_grant_is_not_named(site: dict[str, Any], acme_admi
         '<td class="field-parent_shown">south</td>'
         in admin_client.get(reverse("cockpit:devices_devicegroup_changelist")).content.decode()
     )
+
+
+def test_saving_a_group_keeps_a_parent_outside_the_grant(site: dict[str, Any], acme_admin: Any) -> None:
+    north, south = site["north"], site["south"]
+    do_update_device_group(north, {"parent": south}, actor=acme_admin)
+    client = site["client"]
+    # The API shows the parent as null; sending that back changes nothing.
+    patched = client.patch(
+        f"/api/v1/device-groups/{north.pk}/", {"parent": None, "description": "x"}, "application/json"
+    )
+    assert patched.status_code == 200
+    # The cockpit shows it read-only, so saving the description leaves it too.
+    url = reverse("cockpit:devices_devicegroup_change", args=[north.pk])
+    assert client.post(url, {"name": "north", "description": "y"}).status_code == 302
+    north.refresh_from_db()
+    assert (north.parent_id, north.description) == (south.pk, "y")
+    assert not AuditEntry.objects.filter(event="group.move", object_pk=str(north.pk)).exclude(actor=acme_admin).exists()
+    # Nor can the parent's id be searched out through the list's filters.
+    listing = reverse("cockpit:devices_devicegroup_changelist")
+    assert client.get(listing, {"parent__id__exact": south.pk}).status_code == 400
