@@ -53,20 +53,26 @@ def ids(response: Any) -> set[int]:
     return {row["id"] for row in response.json()["results"]}
 
 
-def verified_client(user: User) -> Client:
-    """A browser-like client logged in with a verified second factor (as after the 2FA login)."""
+def _client_verified_by(user: User, device: Any) -> Client:
+    """A browser-like client logged in as ``user``, its second factor verified by ``device``."""
     from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
-        user=user, name="authenticator", confirmed=True
-    )
     client = Client()
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+def verified_client(user: User) -> Client:
+    """A browser-like client logged in with a verified second factor (as after the 2FA login)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="authenticator", confirmed=True
+    )
+    return _client_verified_by(user, device)
 
 
 def stored_passkey(user: User) -> WebAuthnCredential:
@@ -82,15 +88,7 @@ def stored_passkey(user: User) -> WebAuthnCredential:
 
 def passkey_client(user: User) -> Client:
     """A cockpit session verified by a passkey, as after logging in with one."""
-    from django_otp import DEVICE_ID_SESSION_KEY
-
-    credential = WebAuthnCredential.objects.filter(user=user).first() or stored_passkey(user)
-    client = Client()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = credential.persistent_id
-    session.save()
-    return client
+    return _client_verified_by(user, WebAuthnCredential.objects.filter(user=user).first() or stored_passkey(user))
 
 
 def make_device(tenant: Tenant, group: DeviceGroup | None = None, external_id: str | None = None) -> tuple[Any, str]:

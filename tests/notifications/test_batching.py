@@ -77,7 +77,8 @@ def test_critical_alarms_break_through_unless_the_rule_says_otherwise() -> None:
 
 def test_a_digest_window_is_never_in_the_past_when_clocks_turn_back() -> None:
     turned_back = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 in Berlin, the second time
-    assert digest_due(15, "Europe/Berlin", turned_back) > turned_back
+    due = digest_due(15, "Europe/Berlin", turned_back)
+    assert due is not None and due > turned_back
 
 
 # --- held and sent ------------------------------------------------------------------------------
@@ -141,12 +142,19 @@ def test_a_failed_digest_is_retried_whole_by_the_beat(
     assert [json.loads(r["body"])["count"] for r in receiver.requests] == [2, 2]
 
 
-def test_a_digest_mail_tells_each_recipient_only_what_they_may_read(
-    acme: Any, acme_admin: Any, queued: list[tuple[int, float]]
-) -> None:
+@pytest.fixture
+def north_watcher(acme: Any) -> tuple[Any, Any, Any]:
+    """Device groups north and south, and a Standard user who sees north only."""
     north, south = make_group(acme, "north"), make_group(acme, "south")
     watcher = make_user(acme, Role.Kind.STANDARD, email="north@acme.test")
     grant(north, ["view"], user=watcher)
+    return north, south, watcher
+
+
+def test_a_digest_mail_tells_each_recipient_only_what_they_may_read(
+    acme: Any, acme_admin: Any, north_watcher: tuple[Any, Any, Any], queued: list[tuple[int, float]]
+) -> None:
+    north, south, watcher = north_watcher
     do_create_notification_rule(
         actor=acme_admin,
         channel="email",
@@ -214,11 +222,9 @@ def _sent(receiver: Receiver, queued: list[tuple[int, float]]) -> list[dict[str,
 
 
 def test_a_digest_item_nobody_may_read_fails_instead_of_counting_as_sent(
-    acme: Any, acme_admin: Any, queued: list[tuple[int, float]]
+    acme: Any, acme_admin: Any, north_watcher: tuple[Any, Any, Any], queued: list[tuple[int, float]]
 ) -> None:
-    north, south = make_group(acme, "north"), make_group(acme, "south")
-    watcher = make_user(acme, Role.Kind.STANDARD, email="north@acme.test")
-    grant(north, ["view"], user=watcher)
+    north, south, watcher = north_watcher
     do_create_notification_rule(
         actor=acme_admin, channel="email", name="Hourly", severities=["MINOR"], recipient_roles=["standard"]
     )
