@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.http.request import split_domain_port
 from django_otp_webauthn.helpers import WebAuthnHelper
@@ -71,11 +71,6 @@ def passkeys_of(user: User) -> QuerySet[WebAuthnCredential]:
 def has_passkey(user: User) -> bool:
     """Whether ``user`` can log in with a passkey."""
     return passkeys_of(user).exists()
-
-
-def passkey_exists() -> Exists:
-    """``has_passkey`` as an annotation on a queryset of users."""
-    return Exists(WebAuthnCredential.objects.filter(user=OuterRef("pk"), confirmed=True))
 
 
 def record_passkey_added(user: User, credential: WebAuthnCredential) -> None:

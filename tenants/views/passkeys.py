@@ -131,28 +131,38 @@ def _enrolling_user(request: HttpRequest) -> User | None:
     return user if user is not None and auth.passkey_enrolment_allowed(request, user) else None
 
 
+class _LoginCeremony(_Ceremony):
+    """Logging in: for the pending login's user, who has a passkey; nobody else."""
+
+    def get_user(self) -> User | None:
+        return _login_user(self.request)
+
+    def check_can_authenticate(self) -> None:
+        if self.get_user() is None:
+            raise exceptions.NotAuthenticated(detail=LOGIN_EXPIRED)
+
+
+class _RegistrationCeremony(_Ceremony):
+    """Adding a passkey: for ``_enrolling_user``."""
+
+    def get_user(self) -> User | None:
+        return _enrolling_user(self.request)
+
+    def _check_user_verified(self, user: Any) -> None:
+        # django-otp-webauthn's own check asks request.user, who is anonymous during a
+        # pending login; _enrolling_user has already demanded a verified session or a
+        # pending login that may add a factor, which is stricter.
+        return None
+
+
 @method_decorator(login_not_required, name="dispatch")
-class LoginBegin(_Ceremony, BeginCredentialAuthenticationView):
+class LoginBegin(_LoginCeremony, BeginCredentialAuthenticationView):
     """Options for logging in with one of the pending login's user's passkeys."""
 
-    def get_user(self) -> User | None:
-        return _login_user(self.request)
-
-    def check_can_authenticate(self) -> None:
-        if self.get_user() is None:
-            raise exceptions.NotAuthenticated(detail=LOGIN_EXPIRED)
-
 
 @method_decorator(login_not_required, name="dispatch")
-class LoginComplete(_Ceremony, CompleteCredentialAuthenticationView):
+class LoginComplete(_LoginCeremony, CompleteCredentialAuthenticationView):
     """Check the passkey's answer; on success log the pending user in, verified by it."""
-
-    def get_user(self) -> User | None:
-        return _login_user(self.request)
-
-    def check_can_authenticate(self) -> None:
-        if self.get_user() is None:
-            raise exceptions.NotAuthenticated(detail=LOGIN_EXPIRED)
 
     def complete_auth(self, device: Any) -> None:
         user = self.get_user()
@@ -181,28 +191,13 @@ class LoginComplete(_Ceremony, CompleteCredentialAuthenticationView):
 
 
 @method_decorator(login_not_required, name="dispatch")
-class RegistrationBegin(_Ceremony, BeginCredentialRegistrationView):
+class RegistrationBegin(_RegistrationCeremony, BeginCredentialRegistrationView):
     """Options for adding a passkey (see ``_enrolling_user`` for whose)."""
-
-    def get_user(self) -> User | None:
-        return _enrolling_user(self.request)
-
-    def _check_user_verified(self, user: Any) -> None:
-        # django-otp-webauthn's own check asks request.user, who is anonymous during a
-        # pending login; _enrolling_user has already demanded a verified session or a
-        # pending login that may add a factor, which is stricter.
-        return None
 
 
 @method_decorator(login_not_required, name="dispatch")
-class RegistrationComplete(_Ceremony, CompleteCredentialRegistrationView):
+class RegistrationComplete(_RegistrationCeremony, CompleteCredentialRegistrationView):
     """Store the new passkey and audit it; a pending login then ends, verified by it."""
-
-    def get_user(self) -> User | None:
-        return _enrolling_user(self.request)
-
-    def _check_user_verified(self, user: Any) -> None:
-        return None
 
     def post(self, *args: Any, **kwargs: Any) -> JsonResponse:
         user = self.get_user()
